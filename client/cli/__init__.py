@@ -1,0 +1,1 @@
+"""The `scf` command line: one module per command group, wired in `main`."""

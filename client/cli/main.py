@@ -1,0 +1,25 @@
+"""Entry point of the `scf` command: the root group and its subcommand groups."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="scfchain", prog_name="scf")
+def cli() -> None:
+    """scfchain: a permissioned blockchain for supply-chain finance."""
+
+
+@cli.command()
+def demo() -> None:
+    """Start the default network, run the supply-chain-finance story, stop."""
+    click.echo(
+        "scf demo: the multi-process network and the contracts are not built yet "
+        "(see issues 'Client SDK, scf CLI, local network' and 'Supply-chain-finance "
+        "contracts'). Nothing to run."
+    )
+
+
+def main() -> None:
+    cli()
