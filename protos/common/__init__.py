@@ -1,0 +1,1 @@
+"""Fabric `common` messages: envelopes, headers, blocks, policies (generated code)."""

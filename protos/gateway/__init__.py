@@ -1,0 +1,1 @@
+"""Fabric Gateway service, proto package `gateway` (generated code)."""

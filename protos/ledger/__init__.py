@@ -1,0 +1,1 @@
+"""Fabric ledger messages (generated code)."""

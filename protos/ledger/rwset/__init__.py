@@ -1,0 +1,1 @@
+"""Fabric read-write sets, proto package `rwset` (generated code)."""

@@ -1,0 +1,1 @@
+"""Fabric key-value read-write sets, proto package `kvrwset` (generated code)."""

@@ -1,0 +1,1 @@
+"""Fabric MSP identity and principal messages (generated code)."""

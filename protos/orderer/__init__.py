@@ -1,0 +1,1 @@
+"""Fabric ordering service API, proto package `orderer` (generated code)."""

@@ -1,0 +1,1 @@
+"""Fabric peer messages and services, proto package `protos` (generated code)."""

@@ -1,0 +1,1 @@
+"""scfchain's own protos (package `scf`): channel configuration, Raft, regulator."""
