@@ -1,0 +1,7 @@
+"""Append-only block storage shared by the orderer and the peer."""
+
+from common.blockstore.base import BlockStore, BlockStoreError, TxLocation
+from common.blockstore.leveldb import LevelBlockStore
+from common.blockstore.memory import MemoryBlockStore
+
+__all__ = ["BlockStore", "BlockStoreError", "LevelBlockStore", "MemoryBlockStore", "TxLocation"]
