@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from client.cli.crypto import crypto_group
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="scfchain", prog_name="scf")
@@ -19,6 +21,9 @@ def demo() -> None:
         "(see issues 'Client SDK, scf CLI, local network' and 'Supply-chain-finance "
         "contracts'). Nothing to run."
     )
+
+
+cli.add_command(crypto_group)
 
 
 def main() -> None:
