@@ -1,0 +1,1 @@
+"""Channel configuration: the domain view of a channel's config block, and genesis."""
