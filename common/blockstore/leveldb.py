@@ -1,6 +1,6 @@
 """Blocks on LevelDB (plyvel).
 
-Keys, under the store's prefix:
+Keys, each under the store's `prefix` (so one database can hold other data too):
 
 * `b` + number (8 bytes, big-endian) → the block's bytes, exactly as received
 * `h` + header hash → number
@@ -10,8 +10,8 @@ Keys, under the store's prefix:
 One `append` is one `WriteBatch(sync=True)`: after it returns the block and its
 indexes are on disk together, or (after a crash mid-write) none of them are.
 A caller that keeps more in the same database (the peer's state, history and
-savepoint) passes `extra`, which adds its writes to the same batch so a block and
-its effects commit atomically.
+savepoint) passes `extra`, which adds its own (unprefixed) writes to the same raw
+batch so a block and its effects commit atomically.
 """
 
 from __future__ import annotations
@@ -38,11 +38,15 @@ WriteBatch = Any
 
 
 class LevelBlockStore:
-    """A block store in a plyvel database (or a prefixed view of one)."""
+    """A block store in a plyvel database, its keys under `prefix`."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Any, prefix: bytes = b"") -> None:
         self._db = db
-        raw = db.get(_HEIGHT)
+        self._block = prefix + _BLOCK
+        self._hash = prefix + _HASH
+        self._tx = prefix + _TX
+        self._height_key = prefix + _HEIGHT
+        raw = db.get(self._height_key)
         self._height = _U64.unpack(raw)[0] if raw is not None else 0
         self._last_hash: bytes | None = None
         if self._height > 0:
@@ -79,13 +83,13 @@ class LevelBlockStore:
         number = block.header.number
         digest = header_hash(block.header)
         batch = self._db.write_batch(sync=True)
-        batch.put(_BLOCK + _U64.pack(number), block.SerializeToString(deterministic=True))
-        batch.put(_HASH + digest, _U64.pack(number))
+        batch.put(self._block + _U64.pack(number), block.SerializeToString(deterministic=True))
+        batch.put(self._hash + digest, _U64.pack(number))
         for txid, location in index_entries(block):
-            key = _TX + txid.encode()
+            key = self._tx + txid.encode()
             if self._db.get(key) is None:
                 batch.put(key, _TXLOC.pack(number, location.tx_index, location.validation_code))
-        batch.put(_HEIGHT, _U64.pack(number + 1))
+        batch.put(self._height_key, _U64.pack(number + 1))
         if extra is not None:
             extra(batch)
         batch.write()
@@ -95,7 +99,7 @@ class LevelBlockStore:
     def block_bytes(self, number: int) -> bytes | None:
         if not 0 <= number < self._height:
             return None
-        raw: bytes | None = self._db.get(_BLOCK + _U64.pack(number))
+        raw: bytes | None = self._db.get(self._block + _U64.pack(number))
         return raw
 
     def block(self, number: int) -> common_pb2.Block | None:
@@ -103,11 +107,11 @@ class LevelBlockStore:
         return common_pb2.Block.FromString(raw) if raw is not None else None
 
     def block_by_hash(self, block_hash: bytes) -> common_pb2.Block | None:
-        raw = self._db.get(_HASH + block_hash)
+        raw = self._db.get(self._hash + block_hash)
         return self.block(_U64.unpack(raw)[0]) if raw is not None else None
 
     def tx_location(self, txid: str) -> TxLocation | None:
-        raw = self._db.get(_TX + txid.encode())
+        raw = self._db.get(self._tx + txid.encode())
         if raw is None:
             return None
         number, position, code = _TXLOC.unpack(raw)
@@ -118,7 +122,7 @@ class LevelBlockStore:
         if start >= end:
             return
         iterator = self._db.iterator(
-            start=_BLOCK + _U64.pack(max(start, 0)), stop=_BLOCK + _U64.pack(end)
+            start=self._block + _U64.pack(max(start, 0)), stop=self._block + _U64.pack(end)
         )
         with iterator:
             for _key, value in iterator:

@@ -131,49 +131,6 @@ class LevelSnapshot:
         self.close()
 
 
-class _SharedBatch:
-    """The block store's write batch: its keys go under the block prefix, while the
-    ledger writes its own keys into the same underlying batch through `raw`.
-
-    (plyvel's own prefixed batch would put the ledger's keys under `blk/` too.)
-    """
-
-    def __init__(self, raw: Any, prefix: bytes) -> None:
-        self.raw = raw
-        self._prefix = prefix
-
-    def put(self, key: bytes, value: bytes) -> None:
-        self.raw.put(self._prefix + key, value)
-
-    def delete(self, key: bytes) -> None:
-        self.raw.delete(self._prefix + key)
-
-    def write(self) -> None:
-        self.raw.write()
-
-
-class _BlockDb:
-    """What `LevelBlockStore` sees: a prefixed view whose batches are `_SharedBatch`."""
-
-    def __init__(self, db: Any, prefix: bytes) -> None:
-        self._db = db
-        self._view = db.prefixed_db(prefix)
-        self._prefix = prefix
-
-    def get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self._view.get(key)
-        return value
-
-    def iterator(self, **kwargs: Any) -> Any:
-        return self._view.iterator(**kwargs)
-
-    def write_batch(self, **kwargs: Any) -> _SharedBatch:
-        return _SharedBatch(self._db.write_batch(**kwargs), self._prefix)
-
-    def close(self) -> None:
-        """The channel ledger owns the database."""
-
-
 class LevelLedger:
     """One channel's `Ledger` in a plyvel database it owns."""
 
@@ -182,7 +139,7 @@ class LevelLedger:
         self._reader = _Reader(db)
         self._commit_lock = threading.Lock()
         try:
-            self._blocks = LevelBlockStore(_BlockDb(db, codec.BLOCKS_PREFIX))
+            self._blocks = LevelBlockStore(db, prefix=codec.BLOCKS_PREFIX)
         except BlockStoreError as exc:
             raise LedgerError(str(exc), code="LEDGER_CORRUPT") from None
         self._savepoint = self._reader.savepoint()
@@ -283,10 +240,7 @@ class LevelLedger:
 
 
 def _ledger_writes(prepared: codec.PreparedCommit) -> Callable[[Any], None]:
-    def extra(batch: Any) -> None:
-        if not isinstance(batch, _SharedBatch):
-            raise LedgerError("block store batch is not the ledger's shared batch")
-        raw = batch.raw
+    def extra(raw: Any) -> None:
         for (namespace, key), versioned in prepared.updates.items():
             state_key = codec.state_key(namespace, key)
             if versioned is None:

@@ -261,7 +261,7 @@ def test_open_refuses_block_store_ahead_of_savepoint(tmp_path: Path) -> None:
     ledger.close()
     # Append a block to the block store alone, bypassing the ledger's batch.
     db = plyvel.DB(str(path))
-    store = LevelBlockStore(db.prefixed_db(b"blk/"))
+    store = LevelBlockStore(db, prefix=b"blk/")
     last = store.block(0)
     assert last is not None
     store.append(blk.new_block(1, blk.header_hash(last.header), [envelope(Tx("t1", writes()))]))
