@@ -14,6 +14,7 @@ from typing import Protocol
 
 from common.errors import ScfError
 from protos.common import common_pb2
+from protos.peer import transaction_pb2
 
 
 class BlockStoreError(ScfError):
@@ -91,10 +92,21 @@ def validation_codes(block: common_pb2.Block) -> bytes:
 
 
 def index_entries(block: common_pb2.Block) -> Iterator[tuple[str, TxLocation]]:
-    """(txid, location) for each first occurrence of a txid in the block."""
-    seen: set[str] = set()
+    """(txid, location) to index for each txid in the block.
+
+    An occurrence marked DUPLICATE_TXID is never indexed; among the others, the
+    first VALID one wins over earlier invalid ones (the validator marks a repeat as
+    a duplicate only of a still-valid transaction), else the first one.
+    """
     codes = validation_codes(block)
+    chosen: dict[str, TxLocation] = {}
     for position, txid in enumerate(tx_ids(block)):
-        if txid and txid not in seen:
-            seen.add(txid)
-            yield txid, TxLocation(block.header.number, position, codes[position])
+        code = codes[position]
+        if not txid or code == transaction_pb2.DUPLICATE_TXID:
+            continue
+        current = chosen.get(txid)
+        if current is None or (
+            current.validation_code != transaction_pb2.VALID and code == transaction_pb2.VALID
+        ):
+            chosen[txid] = TxLocation(block.header.number, position, code)
+    yield from chosen.items()

@@ -77,6 +77,16 @@ def test_gap_and_broken_link_are_refused(store: BlockStore) -> None:
     assert store.height() == 1
 
 
+def test_index_prefers_the_valid_occurrence_and_skips_duplicates(store: BlockStore) -> None:
+    block = _next_block(store, ["t", "t", "u", "u"])
+    # t: a forged copy (bad creator signature, 8) precedes the valid one.
+    # u: the valid one comes first, the repeat is marked DUPLICATE_TXID (9).
+    block.metadata.metadata[common_pb2.TRANSACTIONS_FILTER] = bytes([8, 0, 0, 9])
+    store.append(block)
+    assert store.tx_location("t") == TxLocation(0, 1, 0)
+    assert store.tx_location("u") == TxLocation(0, 2, 0)
+
+
 def test_reopen_keeps_everything(tmp_path: Path) -> None:
     path = str(tmp_path / "blocks")
     store = LevelBlockStore.open(path)
