@@ -1,0 +1,1 @@
+"""Tests of the cluster transport: codec, gRPC service and client over mutual TLS."""
