@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from common.config.channel import BLOCK_VALIDATION, ChannelConfig, ChannelConfigError
-from common.msp import MSP, Identity, MspConfig, MspId, MSPManager, utc_now
+from common.msp import MSP, Identity, MspConfig, MspError, MspId, MSPManager, utc_now
 from common.policies import (
     BoundImplicitMeta,
     EvaluationResult,
@@ -77,6 +77,23 @@ class ChannelBundle:
         """Raise `POLICY_NOT_SATISFIED` unless channel policy `name` is satisfied."""
         evaluate_or_raise(self.bound_policy(name), signed_data, self.msp_manager)
 
+    def evaluate_verified(self, name: str, identity: Identity) -> EvaluationResult:
+        """Channel policy `name` for one identity whose signature the caller has
+        already verified over the exact request bytes: the evaluator does not verify
+        it a second time (signature checks are the hot path's main cost)."""
+        verified = _VerifiedIdentity(identity)
+        return evaluate(
+            self.bound_policy(name), [SignedData(identity.serialized, b"", b"")], verified
+        )
+
+    def bound_endorsement_policy(self, chaincode: str) -> Policy | BoundImplicitMeta:
+        """The chaincode's endorsement policy, implicit-meta rules bound to the
+        application orgs' policies."""
+        policy = self.endorsement_policy(chaincode)
+        if isinstance(policy, ImplicitMetaPolicy):
+            return BoundImplicitMeta(policy, self.config.org_sub_policies(policy.sub_policy))
+        return policy
+
     def endorsement_policy(self, chaincode: str) -> Policy:
         definition = self.config.chaincode(chaincode)
         if definition is None:
@@ -89,3 +106,30 @@ class ChannelBundle:
     def is_consenter(self, serialized_identity: bytes) -> bool:
         """Is this the identity of one of the channel's consenters?"""
         return serialized_identity in self._consenter_identities
+
+
+class _VerifiedIdentity:
+    """An identity as its own deserializer, with verification already done."""
+
+    def __init__(self, identity: Identity) -> None:
+        self._identity = identity
+
+    @property
+    def mspid(self) -> str:
+        return self._identity.mspid
+
+    @property
+    def role(self) -> str:
+        return str(self._identity.role)
+
+    @property
+    def serialized(self) -> bytes:
+        return self._identity.serialized
+
+    def verify(self, data: bytes, signature: bytes) -> None:
+        """Verified by the caller over the exact bytes it received."""
+
+    def deserialize_identity(self, serialized: bytes) -> _VerifiedIdentity:
+        if serialized != self._identity.serialized:
+            raise MspError("not the verified identity", code="UNKNOWN_IDENTITY")
+        return self

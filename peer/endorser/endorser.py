@@ -46,7 +46,6 @@ from common.config.channel import READERS, WRITERS
 from common.crypto import compute_txid
 from common.errors import ScfError
 from common.msp import Identity
-from common.policies import SignedData, evaluate
 from peer.endorser.simulator import SignatureCheck, TxContext, TxSimulator
 from peer.ledger.types import LedgerSnapshot, TxId
 from protos.common import common_pb2
@@ -110,34 +109,6 @@ def creator_of(identity: Identity) -> Creator:
         enrollment_id=identity.enrollment_id,
         attributes=identity.attributes,
     )
-
-
-class _Verified:
-    """An identity whose signature this endorser has already verified, so that
-    evaluating the ACL does not verify the same signature a second time."""
-
-    def __init__(self, identity: Identity) -> None:
-        self._identity = identity
-
-    @property
-    def mspid(self) -> str:
-        return self._identity.mspid
-
-    @property
-    def role(self) -> str:
-        return str(self._identity.role)
-
-    @property
-    def serialized(self) -> bytes:
-        return self._identity.serialized
-
-    def verify(self, data: bytes, signature: bytes) -> None:
-        """Already verified by `Endorser._check` over the exact proposal bytes."""
-
-    def deserialize_identity(self, serialized: bytes) -> _Verified:
-        if serialized != self._identity.serialized:
-            raise ScfError("not the verified creator", code="UNKNOWN_IDENTITY")
-        return self
 
 
 class Endorser:
@@ -285,8 +256,7 @@ def _verify_creator(bundle: ChannelBundle, proposal: txutil.ParsedProposal) -> I
 def _check_acl(
     bundle: ChannelBundle, identity: Identity, proposal: txutil.ParsedProposal, policy: str
 ) -> None:
-    data = [SignedData(proposal.creator, proposal.proposal_bytes, proposal.signature)]
-    result = evaluate(bundle.bound_policy(policy), data, _Verified(identity))
+    result = bundle.evaluate_verified(policy, identity)
     if not result.satisfied:
         what = "submit (write)" if policy == WRITERS else "evaluate (read)"
         raise EndorseRefusal(

@@ -37,10 +37,8 @@ from typing import Protocol
 from common.config.bundle import ChannelBundle
 from common.config.channel import WRITERS, ChannelConfig
 from common.errors import ScfError
-from common.msp import Identity
 from common.policies import (
     BoundImplicitMeta,
-    ImplicitMetaPolicy,
     Policy,
     SignedData,
     evaluate,
@@ -74,34 +72,6 @@ class SignatureJob:
     endorsements: tuple[tuple[bytes, bytes], ...]  # (endorser, signature)
 
 
-class _Verified:
-    """The creator, already verified, as the policy evaluator's identity and
-    deserializer: evaluating Writers must not verify the same signature again."""
-
-    def __init__(self, identity: Identity) -> None:
-        self._identity = identity
-
-    @property
-    def mspid(self) -> str:
-        return self._identity.mspid
-
-    @property
-    def role(self) -> str:
-        return str(self._identity.role)
-
-    @property
-    def serialized(self) -> bytes:
-        return self._identity.serialized
-
-    def verify(self, data: bytes, signature: bytes) -> None:
-        """Verified by `SignatureChecker.check` over the exact payload bytes."""
-
-    def deserialize_identity(self, serialized: bytes) -> _Verified:
-        if serialized != self._identity.serialized:
-            raise ScfError("not the verified creator", code="UNKNOWN_IDENTITY")
-        return self
-
-
 class SignatureChecker:
     """Runs the checks of the module docstring against one channel bundle.
     Thread-safe (the bundle's identity cache is)."""
@@ -114,12 +84,7 @@ class SignatureChecker:
     def _endorsement_policy(self, chaincode: str) -> Policy | BoundImplicitMeta:
         policy = self._endorsement.get(chaincode)
         if policy is None:
-            found = self._bundle.endorsement_policy(chaincode)
-            if isinstance(found, ImplicitMetaPolicy):
-                subs = self._bundle.config.org_sub_policies(found.sub_policy)
-                policy = BoundImplicitMeta(found, subs)
-            else:
-                policy = found
+            policy = self._bundle.bound_endorsement_policy(chaincode)
             self._endorsement[chaincode] = policy
         return policy
 
@@ -130,9 +95,7 @@ class SignatureChecker:
             creator.verify(job.payload, job.signature)
         except ScfError:
             return BAD_CREATOR_SIGNATURE
-        verified = _Verified(creator)
-        data = [SignedData(job.creator, job.payload, job.signature)]
-        if not evaluate(self._writers, data, verified).satisfied:
+        if not self._bundle.evaluate_verified(WRITERS, creator).satisfied:
             return ENDORSEMENT_POLICY_FAILURE
         endorsements = [
             SignedData(endorser, job.response_payload + endorser, signature)
