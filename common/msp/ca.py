@@ -61,7 +61,6 @@ def _general_names(sans: Iterable[str]) -> list[x509.GeneralName]:
     return names
 
 
-@dataclass(frozen=True)
 def _key_usage(*, ca: bool) -> x509.KeyUsage:
     """Signing only; a CA also signs certificates and CRLs."""
     return x509.KeyUsage(
@@ -77,6 +76,7 @@ def _key_usage(*, ca: bool) -> x509.KeyUsage:
     )
 
 
+@dataclass(frozen=True)
 class CertificateAuthority:
     """A CA certificate with its private key. Immutable; issuing does not change it."""
 
