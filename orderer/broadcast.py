@@ -1,0 +1,242 @@
+"""`orderer.AtomicBroadcast/Broadcast`: admit client envelopes into the ordering.
+
+One `BroadcastResponse` per envelope, in order. Checks, in this order, each
+refusal logged once with its reason and counted by reason:
+
+1. the envelope, its payload and headers parse            else BAD_REQUEST
+2. the channel is served here                             else NOT_FOUND
+3. size ≤ AbsoluteMaxBytes                                else REQUEST_ENTITY_TOO_LARGE
+4. txid == hex(SHA-256(nonce ‖ creator))                  else BAD_REQUEST
+5. the creator's signature over the exact payload bytes
+   satisfies the channel's Writers policy                 else FORBIDDEN
+6. then the channel orders it: SUCCESS once in the leader's pending batch
+   (a follower forwards to the leader and relays its answer); duplicate pending
+   txid → BAD_REQUEST; no leader → SERVICE_UNAVAILABLE.
+
+The envelope bytes ordered are exactly the bytes received (the servicer is
+registered with an identity deserializer), so signatures stay verifiable.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from common.config.bundle import ChannelBundle
+from common.crypto import compute_txid
+from common.policies import SignedData
+from orderer.cluster import ForwardResult
+from orderer.metrics import OrdererMetrics
+from protos.common import common_pb2
+from protos.orderer import ab_pb2
+
+log = logging.getLogger("orderer.broadcast")
+
+
+class Watch(Protocol):
+    def wait(self, timeout_s: float) -> bool: ...
+
+
+class BroadcastChannel(Protocol):
+    @property
+    def bundle(self) -> ChannelBundle: ...
+
+    def submit(self, envelope: bytes, txid: str) -> ForwardResult: ...
+
+    def watch(self, txid: str) -> Any: ...
+
+    def unwatch(self, watch: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """Admitted with SUCCESS; in ack-on-commit mode the answer waits for the block."""
+
+    channel: BroadcastChannel
+    watch: Any
+    txid: str
+
+
+class BroadcastChannels(Protocol):
+    def broadcast_channel(self, channel_id: str) -> BroadcastChannel | None: ...
+
+
+@dataclass(frozen=True)
+class ParsedEnvelope:
+    """The parts of a client envelope the ordering service looks at."""
+
+    payload: bytes
+    signature: bytes
+    channel_header: common_pb2.ChannelHeader
+    creator: bytes
+    nonce: bytes
+
+
+class EnvelopeError(Exception):
+    """The envelope cannot be parsed (BAD_REQUEST)."""
+
+
+def parse_envelope(raw: bytes) -> ParsedEnvelope:
+    try:
+        envelope = common_pb2.Envelope.FromString(raw)
+        payload = common_pb2.Payload.FromString(envelope.payload)
+        if not payload.HasField("header"):
+            raise EnvelopeError("payload has no header")
+        channel_header = common_pb2.ChannelHeader.FromString(payload.header.channel_header)
+        signature_header = common_pb2.SignatureHeader.FromString(payload.header.signature_header)
+    except EnvelopeError:
+        raise
+    except Exception as exc:  # protobuf's DecodeError
+        raise EnvelopeError(f"malformed envelope: {exc}") from None
+    if not channel_header.channel_id:
+        raise EnvelopeError("channel header has no channel_id")
+    if not signature_header.creator:
+        raise EnvelopeError("signature header has no creator")
+    return ParsedEnvelope(
+        payload=envelope.payload,
+        signature=envelope.signature,
+        channel_header=channel_header,
+        creator=signature_header.creator,
+        nonce=signature_header.nonce,
+    )
+
+
+_SUCCESS = ab_pb2.BroadcastResponse(status=common_pb2.SUCCESS)
+_SUCCESS_BYTES = _SUCCESS.SerializeToString()
+
+_SUBMIT_REASONS: dict[int, str] = {
+    common_pb2.BAD_REQUEST: "duplicate",
+    common_pb2.SERVICE_UNAVAILABLE: "unavailable",
+    common_pb2.REQUEST_ENTITY_TOO_LARGE: "too_large",
+}
+
+
+class BroadcastHandler:
+    """Per-envelope admission; the servicer streams over it.
+
+    With `ack_on_commit`, SUCCESS is sent only once the envelope's block is appended
+    on this node (so an acknowledged envelope survives the leader's death); the
+    stream stays pipelined: envelopes keep being admitted while earlier ones wait,
+    and answers still come in request order. An envelope whose block does not
+    arrive within `commit_timeout_s` is answered SERVICE_UNAVAILABLE (resubmit).
+    """
+
+    def __init__(
+        self,
+        channels: BroadcastChannels,
+        metrics: OrdererMetrics | None = None,
+        *,
+        ack_on_commit: bool = False,
+        commit_timeout_s: float = 10.0,
+    ) -> None:
+        self._channels = channels
+        self._metrics = metrics
+        self._ack_on_commit = ack_on_commit
+        self._commit_timeout_s = commit_timeout_s
+
+    def handle(self, raw: bytes, peer: str = "") -> ab_pb2.BroadcastResponse:
+        """Admit one envelope (answer SUCCESS once it is pending at the leader)."""
+        result = self._admit(raw, peer, watch=False)
+        return result if isinstance(result, ab_pb2.BroadcastResponse) else _SUCCESS
+
+    def _admit(self, raw: bytes, peer: str, *, watch: bool) -> ab_pb2.BroadcastResponse | _Pending:
+        try:
+            env = parse_envelope(raw)
+        except EnvelopeError as exc:
+            return self._refuse("", "bad_request", common_pb2.BAD_REQUEST, str(exc), peer)
+        channel_id = env.channel_header.channel_id
+        channel = self._channels.broadcast_channel(channel_id)
+        if channel is None:
+            return self._refuse(
+                channel_id,
+                "not_found",
+                common_pb2.NOT_FOUND,
+                f"channel {channel_id} does not exist here",
+                peer,
+            )
+        bundle = channel.bundle
+        limit = bundle.config.batch.absolute_max_bytes
+        if len(raw) > limit:
+            return self._refuse(
+                channel_id,
+                "too_large",
+                common_pb2.REQUEST_ENTITY_TOO_LARGE,
+                f"envelope of {len(raw)} bytes exceeds AbsoluteMaxBytes {limit}",
+                peer,
+            )
+        txid = env.channel_header.tx_id
+        if txid != compute_txid(env.nonce, env.creator):
+            return self._refuse(
+                channel_id,
+                "bad_txid",
+                common_pb2.BAD_REQUEST,
+                f"txid {txid!r} is not hex(SHA-256(nonce ‖ creator))",
+                peer,
+            )
+        result = bundle.evaluate("Writers", [SignedData(env.creator, env.payload, env.signature)])
+        if not result.satisfied:
+            return self._refuse(
+                channel_id,
+                "forbidden",
+                common_pb2.FORBIDDEN,
+                f"Writers policy not satisfied: {result.reason}",
+                peer,
+            )
+        watcher = channel.watch(txid) if watch else None
+        outcome = channel.submit(raw, txid)
+        if outcome.status != common_pb2.SUCCESS:
+            if watcher is not None:
+                channel.unwatch(watcher)
+            reason = _SUBMIT_REASONS.get(outcome.status, "other")
+            return self._refuse(channel_id, reason, outcome.status, outcome.info, peer)
+        if watcher is not None:
+            return _Pending(channel, watcher, txid)
+        return _SUCCESS
+
+    def _refuse(
+        self, channel: str, reason: str, status: int, info: str, peer: str
+    ) -> ab_pb2.BroadcastResponse:
+        log.warning("broadcast from %s on %r refused (%s): %s", peer or "?", channel, reason, info)
+        if self._metrics is not None:
+            self._metrics.broadcast_rejections.labels(channel, reason).inc()
+        return ab_pb2.BroadcastResponse(status=status, info=info)  # type: ignore[arg-type]
+
+    def stream(self, requests: Iterable[bytes], peer: str = "") -> Iterator[bytes]:
+        if not self._ack_on_commit:
+            for raw in requests:
+                yield self.handle(raw, peer).SerializeToString()
+            return
+        admitted: queue.SimpleQueue[ab_pb2.BroadcastResponse | _Pending | None] = (
+            queue.SimpleQueue()
+        )
+
+        def admit_all() -> None:
+            try:
+                for raw in requests:
+                    admitted.put(self._admit(raw, peer, watch=True))
+            except Exception as exc:  # the client went away mid-stream
+                log.debug("broadcast stream from %s ended: %s", peer, exc)
+            finally:
+                admitted.put(None)
+
+        reader = threading.Thread(target=admit_all, name="broadcast-admit", daemon=True)
+        reader.start()
+        while (item := admitted.get()) is not None:
+            if isinstance(item, ab_pb2.BroadcastResponse):
+                yield item.SerializeToString()
+            elif item.watch.wait(self._commit_timeout_s):
+                yield _SUCCESS_BYTES
+            else:
+                item.channel.unwatch(item.watch)
+                channel_id = item.channel.bundle.channel_id
+                yield self._refuse(
+                    channel_id,
+                    "commit_timeout",
+                    common_pb2.SERVICE_UNAVAILABLE,
+                    f"txid {item.txid} not committed within {self._commit_timeout_s}s; resubmit",
+                    peer,
+                ).SerializeToString()
