@@ -1,0 +1,71 @@
+"""Gateway errors as Fabric's gateway returns them: a gRPC status code and message,
+with one `gateway.ErrorDetail(address, msp_id, message)` per failing endpoint packed
+into the `google.rpc.Status` details (what fabric-gateway clients unpack into
+`error.details`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import status_pb2  # type: ignore[import-untyped]
+from grpc_status import rpc_status
+
+from common.errors import ScfError
+from protos.gateway import gateway_pb2
+
+__all__ = ["EndpointError", "GatewayError", "abort"]
+
+
+@dataclass(frozen=True)
+class EndpointError:
+    """Why one endorser or orderer failed: becomes one ErrorDetail."""
+
+    address: str
+    msp_id: str
+    message: str
+
+    def detail(self) -> gateway_pb2.ErrorDetail:
+        return gateway_pb2.ErrorDetail(
+            address=self.address, msp_id=self.msp_id, message=self.message
+        )
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.msp_id}): {self.message}"
+
+
+class GatewayError(ScfError):
+    """A refused or failed gateway call: `status` is the gRPC code returned, `details`
+    the endpoints that failed (possibly none)."""
+
+    code = "GATEWAY_ERROR"
+
+    def __init__(
+        self,
+        status: grpc.StatusCode,
+        message: str,
+        details: Sequence[EndpointError] = (),
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.details = tuple(details)
+
+    def to_status(self) -> grpc.Status:
+        packed = []
+        for endpoint in self.details:
+            item = any_pb2.Any()
+            item.Pack(endpoint.detail())
+            packed.append(item)
+        # grpc.StatusCode values are (int code, str name) pairs.
+        code: int = self.status.value[0]
+        message = status_pb2.Status(code=code, message=self.message, details=packed)
+        return rpc_status.to_status(message)
+
+
+def abort(context: grpc.ServicerContext, error: GatewayError) -> NoReturn:
+    """End the call with `error` (raises, as `context.abort_with_status` does)."""
+    context.abort_with_status(error.to_status())
+    raise AssertionError("abort_with_status returned")  # pragma: no cover
