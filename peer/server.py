@@ -1,0 +1,118 @@
+"""The peer's one gRPC server (TLS) and the Endorser face it serves.
+
+`PeerServer` owns the `grpc.Server` and its thread pool: services register before
+`start()`; `stop()` refuses new calls, gives running ones a grace period, then
+releases the pool. `EndorserService` serves `protos.Endorser/ProcessProposal`
+from anything with `process_proposal` (the node passes a `TimedEndorser`, which
+records `peer_endorse_latency_seconds`, or a `NonEndorser` on a peer configured
+with `endorser: false`, which refuses every proposal with a clear status).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent import futures
+from typing import Protocol
+
+import grpc
+
+from common import tls
+from peer.metrics import PeerMetrics
+from protos.common import common_pb2
+from protos.peer import peer_pb2_grpc, proposal_pb2, proposal_response_pb2
+
+__all__ = ["EndorserService", "NonEndorser", "PeerServer", "ProposalProcessor", "TimedEndorser"]
+
+log = logging.getLogger("peer.server")
+
+
+class ProposalProcessor(Protocol):
+    """Anything that answers a signed proposal; refusals are responses, not raises."""
+
+    def process_proposal(
+        self, signed: proposal_pb2.SignedProposal, /
+    ) -> proposal_response_pb2.ProposalResponse: ...
+
+
+class TimedEndorser:
+    """Wraps an endorser to record its latency by response status."""
+
+    def __init__(self, inner: ProposalProcessor, metrics: PeerMetrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    def process_proposal(
+        self, signed: proposal_pb2.SignedProposal, /
+    ) -> proposal_response_pb2.ProposalResponse:
+        started = time.perf_counter()
+        response = self._inner.process_proposal(signed)
+        self._metrics.endorse_latency.labels(str(response.response.status)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+
+class NonEndorser:
+    """The endorser of a peer that commits but never endorses (the regulator's):
+    every proposal gets status 403 and a message naming the peer and why."""
+
+    def __init__(self, name: str, mspid: str) -> None:
+        self._message = (
+            f"ENDORSER_DISABLED: peer {name} of {mspid} does not endorse or evaluate "
+            "proposals (configured with endorser: false); send them to an endorsing peer"
+        )
+
+    def process_proposal(
+        self, signed: proposal_pb2.SignedProposal, /
+    ) -> proposal_response_pb2.ProposalResponse:
+        return proposal_response_pb2.ProposalResponse(
+            version=1,
+            response=proposal_response_pb2.Response(
+                status=common_pb2.FORBIDDEN, message=self._message
+            ),
+        )
+
+
+class EndorserService(peer_pb2_grpc.EndorserServicer):
+    """`protos.Endorser` over a `ProposalProcessor`."""
+
+    def __init__(self, endorser: ProposalProcessor) -> None:
+        self._endorser = endorser
+
+    def ProcessProposal(
+        self, request: proposal_pb2.SignedProposal, context: grpc.ServicerContext
+    ) -> proposal_response_pb2.ProposalResponse:
+        return self._endorser.process_proposal(request)
+
+
+class PeerServer:
+    """One gRPC server on `address`, over TLS when `server_tls` is given."""
+
+    def __init__(
+        self, address: str, server_tls: tls.ServerTls | None, *, max_workers: int = 64
+    ) -> None:
+        self._address = address
+        self._tls = server_tls
+        self._executor = futures.ThreadPoolExecutor(max_workers, thread_name_prefix="peer-rpc")
+        self.server = grpc.server(self._executor, options=tls.server_options())
+        self.port = 0
+
+    def start(self) -> int:
+        """Bind and serve; returns the bound port. Raises `OSError` if it cannot bind."""
+        try:
+            if self._tls is not None:
+                self.port = self.server.add_secure_port(self._address, self._tls.credentials())
+            else:
+                log.warning("no TLS configured: serving %s in plaintext (dev only)", self._address)
+                self.port = self.server.add_insecure_port(self._address)
+        except RuntimeError as exc:  # grpc raises this when the port is taken
+            raise OSError(f"cannot listen on {self._address}: {exc}") from None
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self._address}")
+        self.server.start()
+        return self.port
+
+    def stop(self, grace_s: float = 1.0) -> None:
+        self.server.stop(grace_s).wait()
+        self._executor.shutdown(wait=True, cancel_futures=True)
