@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import click
 
+from client.cli.bench import bench_group
 from client.cli.crypto import crypto_group
+from client.cli.invoke import invoke_command, query_command
+from client.cli.ledger import block_group, tx_group
+from client.cli.network import network_group
+from client.cli.verify import verify_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,7 +28,14 @@ def demo() -> None:
     )
 
 
+cli.add_command(bench_group)
 cli.add_command(crypto_group)
+cli.add_command(network_group)
+cli.add_command(verify_command)
+cli.add_command(invoke_command)
+cli.add_command(query_command)
+cli.add_command(block_group)
+cli.add_command(tx_group)
 
 
 def main() -> None:
