@@ -22,15 +22,17 @@ Semantics follow Fabric's cauthdsl, with its greedy search replaced by an exact 
   the policy is NOT satisfied (Fabric treats 0 children as satisfied), because a
   channel with no orgs in a group is a misconfiguration, and failing closed is safer.
 
-Why exactness is cheap: whether an identity satisfies a principal depends only on its
-(MSP id, role), so identities are grouped into classes by that pair and the search
-runs over how many identities of each class are used — a handful of small vectors.
+How the exact answer stays cheap: whether an identity satisfies a principal depends
+only on its (MSP id, role), so the search tracks how many leaves of each distinct
+principal it uses and checks feasibility per MSP, never which identity fills which
+leaf; it is depth-first with pruning and remembers failed states (see `_Search`).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,6 +46,7 @@ from common.policies.model import (
     NOutOf,
     Policy,
     Principal,
+    Role,
     SignaturePolicy,
     SignedBy,
     principals,
@@ -200,96 +203,217 @@ def _describe(exc: Exception) -> str:
 
 
 # ------------------------------------------------------------------- exact assignment
+#
+# Whether an identity satisfies a principal depends only on its (MSP id, role). Per
+# MSP X, a demand of d_r identities for each role principal `X.r` plus d_m for
+# `X.member` is feasible iff d_r <= (identities of role r) for every r and
+# sum(d_r) + d_m <= (identities of X): member leaves take whatever is left (Hall's
+# condition on this nested family). So the search only tracks how many leaves of each
+# distinct principal it has chosen — a short vector — and checks one MSP per step.
 
-_Class = tuple[str, str]  # (mspid, role)
-_Vec = tuple[int, ...]  # identities used per class, aligned with the class keys
+_Frame = tuple[int, int, int]  # (gate node, next child index, children satisfied)
+_State = tuple[tuple[_Frame, ...], tuple[int, ...]]  # (frames innermost first, demand)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A signature policy flattened for the search; node 0 is a gate (the root)."""
+
+    principals: tuple[Principal, ...]  # distinct, in first-seen order
+    leaf: tuple[int, ...]  # node -> index into principals, or -1 for a gate
+    n: tuple[int, ...]  # node -> threshold (gates only)
+    children: tuple[tuple[int, ...], ...]  # node -> child nodes (gates only)
 
 
 @functools.lru_cache(maxsize=4096)
-def _distinct_principals(policy: SignaturePolicy) -> tuple[Principal, ...]:
-    return tuple(dict.fromkeys(principals(policy)))
+def _compile(policy: SignaturePolicy) -> _Compiled:
+    distinct = tuple(dict.fromkeys(principals(policy)))
+    index = {p: i for i, p in enumerate(distinct)}
+    leaf: list[int] = []
+    n: list[int] = []
+    children: list[tuple[int, ...]] = []
+
+    def add(node: SignaturePolicy) -> int:
+        at = len(leaf)
+        leaf.append(-1)
+        n.append(0)
+        children.append(())
+        if isinstance(node, SignedBy):
+            leaf[at] = index[node.principal]
+        else:
+            n[at] = node.n
+            children[at] = tuple(add(rule) for rule in node.rules)
+        return at
+
+    # A bare principal is compiled as OR(principal) so that the root is always a gate.
+    add(policy if isinstance(policy, NOutOf) else NOutOf(1, (policy,)))
+    return _Compiled(distinct, tuple(leaf), tuple(n), tuple(children))
 
 
-def _minimal(vectors: list[_Vec]) -> list[_Vec]:
-    """Drop duplicates and vectors that use more of every class than another does."""
-    unique = sorted(set(vectors), key=sum)
-    kept: list[_Vec] = []
-    for v in unique:
-        if not any(all(a <= b for a, b in zip(k, v, strict=True)) for k in kept):
-            kept.append(v)
-    return kept
+class _Search:
+    """One search over fixed capacities: `counts[(mspid, role)]` identities usable."""
+
+    def __init__(self, compiled: _Compiled, counts: Mapping[tuple[str, str], int]) -> None:
+        self.c = compiled
+        per_msp: dict[str, int] = {}
+        for (mspid, _role), count in counts.items():
+            per_msp[mspid] = per_msp.get(mspid, 0) + count
+        ps = compiled.principals
+        self.msp_cap = tuple(per_msp.get(p.mspid, 0) for p in ps)
+        self.limit = tuple(
+            self.msp_cap[i] if p.role is Role.MEMBER else counts.get((p.mspid, p.role.value), 0)
+            for i, p in enumerate(ps)
+        )
+        self.same_msp = tuple(tuple(j for j, q in enumerate(ps) if q.mspid == p.mspid) for p in ps)
+        # Optimistic satisfiability (ignores sharing between siblings): a sound bound
+        # for pruning, `possible[node][i]` = optimistic children of node from i on.
+        ok = [False] * len(compiled.leaf)
+        self.possible: list[list[int]] = [[] for _ in compiled.leaf]
+        for node in reversed(range(len(compiled.leaf))):  # children come after parents
+            p = compiled.leaf[node]
+            if p >= 0:
+                ok[node] = self.limit[p] >= 1
+                continue
+            suffix = [0]
+            for child in reversed(compiled.children[node]):
+                suffix.append(suffix[-1] + ok[child])
+            self.possible[node] = suffix[::-1]
+            ok[node] = suffix[-1] >= compiled.n[node]
+        self.root_possible = ok[0]
+        # Fewest leaves that can satisfy each node, and per gate the cheapest child from
+        # index i on: a lower bound on identities still needed (`needed`).
+        self.total = sum(counts.values())
+        fewest = [1] * len(compiled.leaf)
+        self.cheapest: list[list[float]] = [[] for _ in compiled.leaf]
+        for node in reversed(range(len(compiled.leaf))):
+            if compiled.leaf[node] >= 0:
+                continue
+            costs = [fewest[child] for child in compiled.children[node]]
+            fewest[node] = sum(sorted(costs)[: compiled.n[node]])
+            suffix_min = [math.inf]
+            for cost in reversed(costs):
+                suffix_min.append(min(suffix_min[-1], cost))
+            self.cheapest[node] = suffix_min[::-1]
+
+    def can_add(self, demand: tuple[int, ...], p: int) -> bool:
+        if demand[p] >= self.limit[p]:
+            return False
+        return sum(demand[q] for q in self.same_msp[p]) < self.msp_cap[p]
+
+    def needed(self, frames: tuple[_Frame, ...]) -> float:
+        """A lower bound on the identities the open gates in `frames` still need."""
+        node, i, k = frames[0]
+        bound = (self.c.n[node] - k) * self.cheapest[node][i]
+        for node, i, k in frames[1:]:  # child i is open: inner frames count for it
+            if self.c.n[node] - k > 1:
+                bound += (self.c.n[node] - k - 1) * self.cheapest[node][i + 1]
+        return bound
+
+    def settle(self, frames: tuple[_Frame, ...], demand: tuple[int, ...]) -> _State:
+        """Pop every satisfied gate, crediting its parent; no frames left = success."""
+        while frames and frames[0][2] == self.c.n[frames[0][0]]:
+            frames = frames[1:]
+            if frames:
+                node, i, k = frames[0]
+                frames = ((node, i + 1, k + 1), *frames[1:])
+        return frames, demand
+
+    def branches(self, state: _State) -> Iterator[_State]:
+        frames, demand = state
+        node, i, k = frames[0]
+        need = self.c.n[node]
+        if k + self.possible[node][i] < need:
+            return
+        if sum(demand) + self.needed(frames) > self.total:
+            return
+        child = self.c.children[node][i]
+        rest = frames[1:]
+        p = self.c.leaf[child]
+        if p >= 0:  # take child i: one more identity for principal p
+            if self.can_add(demand, p):
+                taken = (*demand[:p], demand[p] + 1, *demand[p + 1 :])
+                yield self.settle(((node, i + 1, k + 1), *rest), taken)
+        elif self.possible[child][0] >= self.c.n[child]:  # take child i: descend
+            yield ((child, 0, 0), *frames), demand
+        if k + self.possible[node][i + 1] >= need:  # leave child i out
+            yield ((node, i + 1, k), *rest), demand
+
+    def run(self) -> tuple[int, ...] | None:
+        """Depth-first, taking before skipping; failed states are remembered, so no
+        state is explored twice. Iterative: policy width must not hit the stack limit."""
+        if not self.root_possible:
+            return None
+        start: _State = (((0, 0, 0),), tuple(0 for _ in self.c.principals))
+        failed: set[_State] = set()
+        stack = [(start, self.branches(start))]
+        while stack:
+            state, options = stack[-1]
+            nxt = next(options, None)
+            if nxt is None:
+                failed.add(state)
+                stack.pop()
+            elif not nxt[0]:
+                return nxt[1]
+            elif nxt not in failed:
+                stack.append((nxt, self.branches(nxt)))
+        return None
 
 
-def _solve(node: SignaturePolicy, keys: Sequence[_Class], caps: _Vec) -> list[_Vec]:
-    """Minimal class-usage vectors (each within `caps`) that satisfy `node`."""
-    if isinstance(node, SignedBy):
-        return [
-            tuple(int(j == i) for j in range(len(keys)))
-            for i, (mspid, role) in enumerate(keys)
-            if caps[i] > 0 and node.principal.matches(mspid, role)
-        ]
-    # 0/1 knapsack over children: layers[j] = minimal vectors satisfying j children.
-    layers: list[list[_Vec]] = [[tuple(0 for _ in keys)]] + [[] for _ in range(node.n)]
-    for rule in node.rules:
-        options = _solve(rule, keys, caps)
-        if not options:
-            continue
-        for j in range(node.n - 1, -1, -1):  # descending: each child counted once
-            extended: list[_Vec] = []
-            for v in layers[j]:
-                for w in options:
-                    u = tuple(a + b for a, b in zip(v, w, strict=True))
-                    if all(x <= c for x, c in zip(u, caps, strict=True)):
-                        extended.append(u)
-            if extended:
-                layers[j + 1] = _minimal(layers[j + 1] + extended)
-    return layers[node.n]
+def _good_first(signers: Sequence[_Signer]) -> list[_Signer]:
+    return sorted(signers, key=lambda s: s.valid is not True)  # stable: keeps input order
+
+
+def _assign(
+    compiled: _Compiled, demand: tuple[int, ...], live: Mapping[tuple[str, str], list[_Signer]]
+) -> list[_Signer]:
+    """Pick distinct identities meeting `demand`: role principals first, then member
+    principals from what is left of their MSP; verified-good identities preferred."""
+    chosen: list[_Signer] = []
+    taken: set[int] = set()
+    ps = compiled.principals
+    order = sorted(range(len(ps)), key=lambda i: ps[i].role is Role.MEMBER)
+    for i in order:
+        p = ps[i]
+        if p.role is Role.MEMBER:
+            pool = [s for (mspid, _r), ss in live.items() if mspid == p.mspid for s in ss]
+        else:
+            pool = live.get((p.mspid, p.role.value), [])
+        picked = [s for s in _good_first(pool) if id(s) not in taken][: demand[i]]
+        if len(picked) < demand[i]:  # the search's feasibility check rules this out
+            raise PolicyError(f"no identities left for '{p}'", code="POLICY_INTERNAL")
+        taken.update(id(s) for s in picked)
+        chosen.extend(picked)
+    return chosen
 
 
 def _evaluate_signature(policy: SignaturePolicy, pool: _Pool) -> tuple[bool, str]:
-    wanted = _distinct_principals(policy)
-    classes: dict[_Class, list[_Signer]] = {}
+    compiled = _compile(policy)
+    classes: dict[tuple[str, str], list[_Signer]] = {}
     for signer in pool.signers:
         key = (signer.identity.mspid, str(signer.identity.role))
-        if any(p.matches(*key) for p in wanted):
+        if any(p.matches(*key) for p in compiled.principals):
             classes.setdefault(key, []).append(signer)
-    keys = sorted(classes)
-    # Each round either decides or verifies at least one more signer (a short class
-    # had an unverified candidate, since `best` fits `caps`), so rounds are bounded.
+    # Each round either decides or verifies at least one more signer (every assigned
+    # identity is live, so a failing round found an unverified bad one): bounded.
     for _ in range(len(pool.signers) + 1):
-        live = {k: [s for s in classes[k] if s.valid is not False] for k in keys}
-        caps = tuple(len(live[k]) for k in keys)
-        good = tuple(sum(1 for s in live[k] if s.valid) for k in keys)
-        solutions = _solve(policy, keys, caps)
-        if not solutions:
-            return False, _unsatisfied(policy, pool, wanted, live)
-        best = min(solutions, key=functools.partial(_cost, good=good))
-        if all(_verify_enough(pool, live[k], need) for k, need in zip(keys, best, strict=True)):
+        live = {k: [s for s in ss if s.valid is not False] for k, ss in classes.items()}
+        good = {k: sum(1 for s in ss if s.valid) for k, ss in live.items()}
+        # Satisfiable by identities already verified (within this evaluation)? Done.
+        if any(good.values()) and _Search(compiled, good).run() is not None:
+            return True, ""
+        demand = _Search(compiled, {k: len(ss) for k, ss in live.items()}).run()
+        if demand is None:
+            return False, _unsatisfied(policy, pool, compiled.principals, live)
+        if all(pool.verify(s) for s in _assign(compiled, demand, live)):
             return True, ""
     raise PolicyError("policy solver made no progress", code="POLICY_INTERNAL")
-
-
-def _cost(v: _Vec, good: _Vec) -> tuple[int, int, _Vec]:
-    """Prefer fewest signatures still to verify, then fewest identities, then stable."""
-    return sum(max(0, n - g) for n, g in zip(v, good, strict=True)), sum(v), v
-
-
-def _verify_enough(pool: _Pool, signers: list[_Signer], need: int) -> bool:
-    """Verify not-yet-verified signers of one class until `need` are known good."""
-    have = sum(1 for s in signers if s.valid)
-    for signer in signers:
-        if have >= need:
-            break
-        if signer.valid is None and pool.verify(signer):
-            have += 1
-    return have >= need
 
 
 def _unsatisfied(
     policy: SignaturePolicy,
     pool: _Pool,
     wanted: Sequence[Principal],
-    live: Mapping[_Class, list[_Signer]],
+    live: Mapping[tuple[str, str], list[_Signer]],
 ) -> str:
     missing = [p for p in wanted if not any(p.matches(*k) and s for k, s in live.items())]
     if missing:

@@ -154,6 +154,18 @@ def test_a_gate_counts_each_child_once() -> None:
     assert check("OutOf(2, 'A.peer', 'A.peer', 'B.peer')", A_PEER, A_PEER2)
 
 
+def test_member_and_role_principals_of_one_msp_share_its_identities() -> None:
+    assert not check("AND('A.peer', 'A.member')", A_PEER)
+    assert not check("AND(OR('A.peer', 'B.peer'), 'A.member')", A_PEER, B_CLIENT)
+    assert check("AND(OR('A.peer', 'B.peer'), 'A.member')", A_PEER, B_PEER)
+    # The member leaf must take the admin, leaving the only peer for 'A.peer'.
+    for order in itertools.permutations([A_PEER, A_ADMIN]):
+        assert check("AND('A.member', 'A.peer')", *order)
+        assert check("AND('A.peer', 'A.member')", *order)
+    assert not check("AND('A.member', 'A.peer', 'A.admin')", A_PEER, A_ADMIN)
+    assert check("AND('A.member', 'A.peer', 'A.admin')", A_PEER, A_ADMIN, A_CLIENT)
+
+
 def test_exact_assignment_where_fabric_greedy_fails() -> None:
     # Fabric's greedy marking gives A to the OR, then finds no A for the second rule.
     assert check("AND(OR('A.member', 'B.member'), 'A.member')", A_PEER, B_PEER)

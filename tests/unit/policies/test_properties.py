@@ -110,7 +110,7 @@ def reference(policy: SignaturePolicy, sigs: list[tuple[str, str, str, bool]]) -
     return False
 
 
-@settings(derandomize=True, deadline=None, max_examples=400)
+@settings(derandomize=True, deadline=None, max_examples=1000)
 @given(policies, signatures)
 def test_evaluator_matches_brute_force(
     policy: SignaturePolicy, sigs: list[tuple[str, str, str, bool]]
