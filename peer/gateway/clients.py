@@ -12,9 +12,12 @@ given (the pool owns it); `GrpcBroadcastClient.close` only ends its stream.
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 from collections.abc import Collection, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import grpc
@@ -64,13 +67,22 @@ class GrpcEndorserClient:
         return response
 
 
+class _StreamEnded(ConnectionError):
+    """The Broadcast stream ended before answering an envelope."""
+
+
 class _Stream:
-    """One open Broadcast stream: a request queue feeding gRPC and its responses."""
+    """One open Broadcast stream: a request queue feeding gRPC, and a reader thread
+    handing each response to the caller whose envelope it answers (the orderer
+    answers a stream's envelopes in order, so callers wait in a FIFO)."""
 
     def __init__(self, stub: ab_pb2_grpc.AtomicBroadcastStub) -> None:
         self.requests: queue.SimpleQueue[common_pb2.Envelope | None] = queue.SimpleQueue()
+        self._mutex = threading.Lock()
+        self._waiting: collections.deque[Future[ab_pb2.BroadcastResponse]] = collections.deque()
+        self._failed = False
         self.call: Any = stub.Broadcast(self._generate())
-        self.responses: Iterator[ab_pb2.BroadcastResponse] = self.call
+        self._reader: threading.Thread | None = None  # started with the first envelope
 
     def _generate(self) -> Iterator[common_pb2.Envelope]:
         while True:
@@ -79,8 +91,47 @@ class _Stream:
                 return
             yield envelope
 
+    def _read(self) -> None:
+        error: BaseException
+        try:
+            for response in self.call:
+                with self._mutex:
+                    waiter = self._waiting.popleft() if self._waiting else None
+                if waiter is None:
+                    error = _StreamEnded("orderer sent an unrequested broadcast response")
+                    break
+                waiter.set_result(response)
+            else:
+                error = _StreamEnded("broadcast stream ended before the orderer answered")
+        except BaseException as exc:  # grpc.RpcError: the stream broke or was cancelled
+            error = exc
+        with self._mutex:
+            self._failed = True
+            waiters, self._waiting = list(self._waiting), collections.deque()
+        for waiter in waiters:
+            waiter.set_exception(error)
+        self.call.cancel()
+
+    def send(self, envelope: common_pb2.Envelope) -> Future[ab_pb2.BroadcastResponse] | None:
+        """Queue `envelope`; its answer arrives on the returned future (None when the
+        stream has already failed, never for the first envelope of a stream)."""
+        waiter: Future[ab_pb2.BroadcastResponse] = Future()
+        with self._mutex:
+            if self._failed:
+                return None
+            self._waiting.append(waiter)
+            self.requests.put(envelope)
+            if self._reader is None:
+                self._reader = threading.Thread(
+                    target=self._read, name="gateway-broadcast", daemon=True
+                )
+                self._reader.start()
+        return waiter
+
     def alive(self) -> bool:
-        return not self.call.done()
+        with self._mutex:
+            failed = self._failed
+        return not failed and not self.call.done()
 
     def close(self) -> None:
         self.requests.put(None)
@@ -90,10 +141,14 @@ class _Stream:
 class GrpcBroadcastClient:
     """`BroadcastClient` keeping one Broadcast stream open to one orderer.
 
-    The orderer answers the envelopes of a stream in order, one response each; calls
-    are serialised by a lock so each caller reads its own response. A stream that
-    failed or timed out is dropped and the next call opens a new one (an envelope is
-    never re-sent by this client: the gateway decides whether to try another orderer).
+    Concurrent calls are pipelined on that stream, as Fabric's gateway sends
+    concurrent submits on their own streams: the orderer admits each envelope as it
+    arrives and answers them in order (an orderer that acknowledges on commit answers
+    once the block is cut, so waiting for one answer before sending the next envelope
+    would put every transaction through one gateway into a block of its own). A
+    stream that failed or timed out is dropped, failing every call waiting on it, and
+    the next call opens a new one (an envelope is never re-sent by this client: the
+    gateway decides whether to try another orderer).
     """
 
     def __init__(
@@ -107,24 +162,27 @@ class GrpcBroadcastClient:
     def broadcast(self, envelope: common_pb2.Envelope, /) -> ab_pb2.BroadcastResponse:
         with self._lock:
             stream = self._stream
-            if stream is None or not stream.alive():
+            waiter = stream.send(envelope) if stream is not None and stream.alive() else None
+            if stream is None or waiter is None:
                 if stream is not None:
                     stream.close()  # releases gRPC's thread blocked reading our queue
                 stream = self._stream = _Stream(self._stub)
-            # A stream read cannot time out by itself: cancel the call if the orderer
-            # stays silent, which makes `next` raise.
-            timer = threading.Timer(self._timeout, stream.call.cancel)
-            timer.daemon = True
-            timer.start()
+                waiter = stream.send(envelope)
+                assert waiter is not None  # a new stream has not failed yet
+        try:
             try:
-                stream.requests.put(envelope)
-                return next(stream.responses)
-            except BaseException:
-                stream.close()
-                self._stream = None
-                raise
-            finally:
-                timer.cancel()
+                return waiter.result(timeout=self._timeout)
+            except FutureTimeout:
+                # The orderer stayed silent: cancel the call, which fails the waiters
+                # with the RpcError gRPC reports.
+                stream.call.cancel()
+                return waiter.result(timeout=self._timeout)
+        except BaseException:
+            stream.close()
+            with self._lock:
+                if self._stream is stream:
+                    self._stream = None
+            raise
 
     def close(self) -> None:
         """End the open stream, if any (the channel stays open)."""
