@@ -79,6 +79,48 @@ def test_broadcast_reuses_one_stream_and_recovers_from_a_broken_one(
             client.close()
 
 
+class BatchingOrderer(ab_pb2_grpc.AtomicBroadcastServicer):
+    """Answers only once `batch` envelopes have arrived on the stream, then all of
+    them in order, like an orderer that acknowledges when the block is cut."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def Broadcast(
+        self, request_iterator: Iterator[common_pb2.Envelope], context: grpc.ServicerContext
+    ) -> Iterator[ab_pb2.BroadcastResponse]:
+        pending = 0
+        for _envelope in request_iterator:
+            pending += 1
+            if pending == self.batch:
+                for _ in range(pending):
+                    yield ab_pb2.BroadcastResponse(status=common_pb2.SUCCESS)
+                pending = 0
+
+
+def test_concurrent_broadcasts_are_pipelined_on_one_stream(
+    server: tuple[grpc.Server, int],
+) -> None:
+    """A client that waited for each answer before sending the next envelope would
+    never complete here: the orderer answers only after four envelopes arrive."""
+    grpc_server, port = server
+    ab_pb2_grpc.add_AtomicBroadcastServicer_to_server(BatchingOrderer(4), grpc_server)  # type: ignore[no-untyped-call]
+    grpc_server.start()
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        client = GrpcBroadcastClient(channel, timeout=5)
+        try:
+            with futures.ThreadPoolExecutor(max_workers=4) as pool:
+                answers = list(
+                    pool.map(
+                        lambda i: client.broadcast(common_pb2.Envelope(payload=b"%d" % i)),
+                        range(4),
+                    )
+                )
+            assert [a.status for a in answers] == [common_pb2.SUCCESS] * 4
+        finally:
+            client.close()
+
+
 def test_broadcast_to_nobody_raises() -> None:
     with grpc.insecure_channel("127.0.0.1:1") as channel:
         client = GrpcBroadcastClient(channel, timeout=2)
