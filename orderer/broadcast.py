@@ -22,13 +22,14 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from common.config.bundle import ChannelBundle
 from common.crypto import compute_txid
-from common.policies import SignedData
+from common.policies import EvaluationResult, SignedData
 from orderer.cluster import ForwardResult
 from orderer.metrics import OrdererMetrics
 from protos.common import common_pb2
@@ -105,6 +106,10 @@ def parse_envelope(raw: bytes) -> ParsedEnvelope:
     )
 
 
+_SATISFIED = EvaluationResult(True, "")
+_WRITER_CACHE_SIZE = 4096
+"""Creators remembered per bundle as satisfying Writers (cleared when full)."""
+
 _SUCCESS = ab_pb2.BroadcastResponse(status=common_pb2.SUCCESS)
 _SUCCESS_BYTES = _SUCCESS.SerializeToString()
 
@@ -137,6 +142,9 @@ class BroadcastHandler:
         self._metrics = metrics
         self._ack_on_commit = ack_on_commit
         self._commit_timeout_s = commit_timeout_s
+        self._writers: weakref.WeakKeyDictionary[ChannelBundle, set[bytes]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def handle(self, raw: bytes, peer: str = "") -> ab_pb2.BroadcastResponse:
         """Admit one envelope (answer SUCCESS once it is pending at the leader)."""
@@ -177,7 +185,12 @@ class BroadcastHandler:
                 f"txid {txid!r} is not hex(SHA-256(nonce ‖ creator))",
                 peer,
             )
-        result = bundle.evaluate("Writers", [SignedData(env.creator, env.payload, env.signature)])
+        if not self._writer_fast_path(bundle, env):
+            result = bundle.evaluate(
+                "Writers", [SignedData(env.creator, env.payload, env.signature)]
+            )
+        else:
+            result = _SATISFIED
         if not result.satisfied:
             return self._refuse(
                 channel_id,
@@ -196,6 +209,32 @@ class BroadcastHandler:
         if watcher is not None:
             return _Pending(channel, watcher, txid)
         return _SUCCESS
+
+    def _writer_fast_path(self, bundle: ChannelBundle, env: ParsedEnvelope) -> bool:
+        """True when `env`'s creator is a valid identity, its signature over the exact
+        payload verifies, and that identity alone satisfies the channel's Writers
+        policy — the common case, checked without walking the policy tree again for an
+        identity already seen to satisfy it under this very bundle (config).
+
+        The identity's validity (expiry, revocation under this config) and the
+        signature are checked every time; only the policy outcome for a valid
+        identity is remembered, per bundle, which is immutable. False means "take
+        the full evaluation" (which also yields the refusal reason).
+        """
+        try:
+            identity = bundle.msp_manager.deserialize_identity(env.creator)
+            identity.verify(env.payload, env.signature)
+        except Exception:  # invalid identity or signature: the full path says why
+            return False
+        writers = self._writers.setdefault(bundle, set())
+        if env.creator in writers:
+            return True
+        if not bundle.evaluate_verified("Writers", identity).satisfied:
+            return False
+        if len(writers) >= _WRITER_CACHE_SIZE:
+            writers.clear()
+        writers.add(env.creator)
+        return True
 
     def _refuse(
         self, channel: str, reason: str, status: int, info: str, peer: str

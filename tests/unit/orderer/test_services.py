@@ -226,3 +226,23 @@ def test_ack_on_commit_answers_once_the_block_is_appended(env: Env) -> None:
     # acknowledged means already in this node's block store
     stored = {bytes(e) for b in serving.store.blocks(1) for e in b.data.data}
     assert set(sent) <= stored
+
+
+def test_a_known_writer_with_a_bad_signature_is_still_forbidden(env: Env) -> None:
+    """The Writers outcome is remembered per identity; its signatures never are."""
+    good = [signed_envelope(CHANNEL, env.alice, f"w{i}".encode()) for i in range(2)]
+    bad = signed_envelope(CHANNEL, env.alice, signature=env.alice.sign(b"something else"))
+    assert statuses(env.broadcast(good[0], bad, good[1])) == [
+        common_pb2.SUCCESS,
+        common_pb2.FORBIDDEN,
+        common_pb2.SUCCESS,
+    ]
+    assert rejections(env, "forbidden") == 1
+
+
+def test_a_non_writer_stays_forbidden_after_writers_were_admitted(env: Env) -> None:
+    first = signed_envelope(CHANNEL, env.alice, b"a")
+    refused = [signed_envelope(CHANNEL, env.regulator, f"r{i}".encode()) for i in range(2)]
+    responses = env.broadcast(first, *refused)
+    assert statuses(responses) == [common_pb2.SUCCESS, common_pb2.FORBIDDEN, common_pb2.FORBIDDEN]
+    assert all("Writers" in r.info for r in responses[1:])

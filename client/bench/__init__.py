@@ -1,0 +1,1 @@
+"""Benchmarks that drive a local network started as OS processes (`scf bench ...`)."""
