@@ -12,6 +12,7 @@ from types import FrameType
 import click
 
 from client.bench.orderer import BenchError, BenchOptions, BenchReport, run_orderer_bench
+from client.bench.voucher import voucher_command
 from common.errors import ScfError
 
 
@@ -175,3 +176,5 @@ def orderer_command(
         click.echo(json.dumps({"machine": _machine(), **report.as_dict()}, indent=2))
     else:
         click.echo(_render(report))
+
+bench_group.add_command(voucher_command)
