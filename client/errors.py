@@ -43,8 +43,10 @@ __all__ = [
 ]
 
 _LEADING_CODE = re.compile(r"^([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*): ")
-# A contract code inside a wrapped message ("... chaincode response 500, NOT_FOUND: ..."):
-# only multi-word codes, so ordinary words followed by a colon are not mistaken for one.
+# The gateway's wrapping of a contract rejection: any code, one-word ones included.
+_CHAINCODE_CODE = re.compile(r"chaincode response \d+, ([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*): ")
+# A code inside some other wrapped message: only multi-word codes, so ordinary words
+# followed by a colon are not mistaken for one.
 _EMBEDDED_CODE = re.compile(r"(?:^|[,:;]\s+)([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+): ")
 
 
@@ -71,7 +73,9 @@ def validation_code_name(code: int) -> str:
 def contract_code(message: str, details: Sequence[ErrorDetail] = ()) -> str | None:
     """The "CODE" of a "CODE: message" error in the message or its details."""
     for text in (message, *(d.message for d in details)):
-        match = _LEADING_CODE.match(text) or _EMBEDDED_CODE.search(text)
+        match = (
+            _LEADING_CODE.match(text) or _CHAINCODE_CODE.search(text) or _EMBEDDED_CODE.search(text)
+        )
         if match:
             return match.group(1)
     return None

@@ -18,6 +18,7 @@ from client import (
     SubmitError,
     sha256,
 )
+from client.errors import contract_code
 from common import crypto
 from protos.peer import transaction_pb2
 from tests.unit.sdk.fakes import USER, FakeNetwork, client_identity, gateway_error
@@ -201,3 +202,17 @@ def test_a_caller_owned_channel_stays_open(fake: FakeNetwork) -> None:
 def test_arguments_must_be_str_or_bytes(fake: FakeNetwork) -> None:
     with fake.gateway() as gw, pytest.raises(TypeError):
         gw.network("trade").contract("receivable").new_proposal("F", 5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("chaincode response 500, FROZEN: voucher V-1 is frozen", "FROZEN"),
+        ("chaincode response 500, INSUFFICIENT_AMOUNT: holds 25", "INSUFFICIENT_AMOUNT"),
+        ("MATURED: on or after maturity", "MATURED"),
+        ("endorsement failed: peer unreachable", None),
+        ("Error: something went wrong", None),
+    ],
+)
+def test_contract_code_is_found_where_the_gateway_puts_it(message: str, code: str | None) -> None:
+    assert contract_code(message) == code
