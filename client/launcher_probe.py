@@ -30,6 +30,8 @@ from client.launcher import (
     NodeRole,
     NodeSpec,
     log_tail,
+    process_alive,
+    read_pid,
     running_pid,
 )
 
@@ -175,7 +177,10 @@ def wait_ready(
         channel_leaders = leaders(statuses)
         waiting = {s.node.id: r for s in statuses if (r := _not_ready(s, channel_leaders))}
         for status in statuses:
-            if status.pid is None:
+            # A node just started is "exited" only once its process is gone: the
+            # cmdline check behind `status.pid` is for PID files of earlier runs.
+            pid = read_pid(layout, status.node)
+            if status.pid is None and (pid is None or not process_alive(pid)):
                 tail = log_tail(layout.log_path(status.node))
                 raise LauncherError(
                     f"{status.node.id} exited during start-up; see {layout.log_path(status.node)}"
