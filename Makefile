@@ -43,5 +43,9 @@ test: $(STAMP) $(NODE_STAMP) protos-check lint typecheck imports
 demo: $(STAMP)
 	$(BIN)/scf demo
 
+# The long fault-injection profile (30 minutes, >= 100 faults); `make test` runs the short one.
+soak: $(STAMP) $(NODE_STAMP)
+	SCF_FAULT_PROFILE=long $(BIN)/python -m pytest -q -p no:cacheprovider tests/faults
+
 clean:
 	rm -rf $(VENV) tests/node/node_modules .pytest_cache .mypy_cache .ruff_cache
