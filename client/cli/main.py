@@ -10,6 +10,7 @@ from client.cli.invoke import invoke_command, query_command
 from client.cli.ledger import block_group, tx_group
 from client.cli.network import network_group
 from client.cli.verify import verify_command
+from client.demo_cli import demo_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,16 +19,7 @@ def cli() -> None:
     """scfchain: a permissioned blockchain for supply-chain finance."""
 
 
-@cli.command()
-def demo() -> None:
-    """Start the default network, run the supply-chain-finance story, stop."""
-    click.echo(
-        "scf demo: the multi-process network and the contracts are not built yet "
-        "(see issues 'Client SDK, scf CLI, local network' and 'Supply-chain-finance "
-        "contracts'). Nothing to run."
-    )
-
-
+cli.add_command(demo_command)
 cli.add_command(bench_group)
 cli.add_command(crypto_group)
 cli.add_command(network_group)
