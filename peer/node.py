@@ -44,10 +44,10 @@ from peer.committer import CommitListener, Committer, TxStatusWaiters
 from peer.config import PeerConfig
 from peer.deliver import BlockNotifier, DeliverChannel, DeliverService
 from peer.deliver_client import DeliverClient
-from peer.endorser.endorser import ChannelSupport, Endorser
+from peer.endorser.endorser import ChannelSupport, Endorser, EndorserServicer, ProposalProcessor
 from peer.ledger import LevelLedger, open_channel_ledger
 from peer.metrics import PeerMetrics
-from peer.server import EndorserService, NonEndorser, PeerServer, ProposalProcessor, TimedEndorser
+from peer.server import NonEndorser, PeerServer, TimedEndorser
 from peer.validator import BlockRefused, BlockValidator, ThreadExecutor
 from protos.common import common_pb2
 from protos.gateway import gateway_pb2_grpc
@@ -236,7 +236,7 @@ class PeerNode:
             served = NonEndorser(cfg.name, cfg.mspid)
         self._server = PeerServer(cfg.listen_address, server_tls)
         peer_pb2_grpc.add_EndorserServicer_to_server(  # type: ignore[no-untyped-call]
-            EndorserService(served), self._server.server
+            EndorserServicer(served), self._server.server
         )
         self._deliver_service = DeliverService(
             self._deliver_channels, time_window_s=cfg.delivery_time_window_s

@@ -1,11 +1,11 @@
-"""The peer's one gRPC server (TLS) and the Endorser face it serves.
+"""The peer's one gRPC server (TLS) and the proposal processors it serves.
 
 `PeerServer` owns the `grpc.Server` and its thread pool: services register before
 `start()`; `stop()` refuses new calls, gives running ones a grace period, then
-releases the pool. `EndorserService` serves `protos.Endorser/ProcessProposal`
-from anything with `process_proposal` (the node passes a `TimedEndorser`, which
-records `peer_endorse_latency_seconds`, or a `NonEndorser` on a peer configured
-with `endorser: false`, which refuses every proposal with a clear status).
+releases the pool. The node serves `protos.Endorser/ProcessProposal` (through
+`peer.endorser.EndorserServicer`) from a `TimedEndorser`, which records
+`peer_endorse_latency_seconds`, or a `NonEndorser` on a peer configured with
+`endorser: false`, which refuses every proposal with a clear status.
 """
 
 from __future__ import annotations
@@ -13,26 +13,18 @@ from __future__ import annotations
 import logging
 import time
 from concurrent import futures
-from typing import Protocol
 
 import grpc
 
 from common import tls
+from peer.endorser.endorser import ProposalProcessor
 from peer.metrics import PeerMetrics
 from protos.common import common_pb2
-from protos.peer import peer_pb2_grpc, proposal_pb2, proposal_response_pb2
+from protos.peer import proposal_pb2, proposal_response_pb2
 
-__all__ = ["EndorserService", "NonEndorser", "PeerServer", "ProposalProcessor", "TimedEndorser"]
+__all__ = ["NonEndorser", "PeerServer", "TimedEndorser"]
 
 log = logging.getLogger("peer.server")
-
-
-class ProposalProcessor(Protocol):
-    """Anything that answers a signed proposal; refusals are responses, not raises."""
-
-    def process_proposal(
-        self, signed: proposal_pb2.SignedProposal, /
-    ) -> proposal_response_pb2.ProposalResponse: ...
 
 
 class TimedEndorser:
@@ -43,10 +35,10 @@ class TimedEndorser:
         self._metrics = metrics
 
     def process_proposal(
-        self, signed: proposal_pb2.SignedProposal, /
+        self, signed: proposal_pb2.SignedProposal, /, min_height: int = 0
     ) -> proposal_response_pb2.ProposalResponse:
         started = time.perf_counter()
-        response = self._inner.process_proposal(signed)
+        response = self._inner.process_proposal(signed, min_height)
         self._metrics.endorse_latency.labels(str(response.response.status)).observe(
             time.perf_counter() - started
         )
@@ -64,7 +56,7 @@ class NonEndorser:
         )
 
     def process_proposal(
-        self, signed: proposal_pb2.SignedProposal, /
+        self, signed: proposal_pb2.SignedProposal, /, min_height: int = 0
     ) -> proposal_response_pb2.ProposalResponse:
         return proposal_response_pb2.ProposalResponse(
             version=1,
@@ -72,18 +64,6 @@ class NonEndorser:
                 status=common_pb2.FORBIDDEN, message=self._message
             ),
         )
-
-
-class EndorserService(peer_pb2_grpc.EndorserServicer):
-    """`protos.Endorser` over a `ProposalProcessor`."""
-
-    def __init__(self, endorser: ProposalProcessor) -> None:
-        self._endorser = endorser
-
-    def ProcessProposal(
-        self, request: proposal_pb2.SignedProposal, context: grpc.ServicerContext
-    ) -> proposal_response_pb2.ProposalResponse:
-        return self._endorser.process_proposal(request)
 
 
 class PeerServer:

@@ -29,6 +29,7 @@ byte-identical payloads; only the endorsement differs.
 from __future__ import annotations
 
 import logging
+import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,12 +53,15 @@ from protos.common import common_pb2
 from protos.peer import chaincode_pb2, peer_pb2_grpc, proposal_pb2, proposal_response_pb2
 
 __all__ = [
+    "MIN_HEIGHT_METADATA",
     "ChannelSupport",
     "EndorseRefusal",
     "Endorser",
     "EndorserLedger",
     "EndorserServicer",
+    "ProposalProcessor",
     "creator_of",
+    "min_height_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -68,6 +72,10 @@ FORBIDDEN = common_pb2.FORBIDDEN
 NOT_FOUND = common_pb2.NOT_FOUND
 INTERNAL = common_pb2.INTERNAL_SERVER_ERROR
 
+MIN_HEIGHT_METADATA = "scf-min-ledger-height"
+"""gRPC metadata key of a gateway's ledger height (see `Endorser.process_proposal`)."""
+MIN_HEIGHT_WAIT_S = 2.0
+
 
 class EndorserLedger(Protocol):
     """What the endorser reads of a channel's ledger."""
@@ -75,6 +83,8 @@ class EndorserLedger(Protocol):
     def snapshot(self) -> LedgerSnapshot: ...
 
     def tx_location(self, txid: str) -> TxLocation | None: ...
+
+    def height(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -130,16 +140,22 @@ class Endorser:
         )
 
     def process_proposal(
-        self, signed: proposal_pb2.SignedProposal
+        self, signed: proposal_pb2.SignedProposal, /, min_height: int = 0
     ) -> proposal_response_pb2.ProposalResponse:
-        """Check, simulate and endorse; never raises (see the module docstring)."""
+        """Check, simulate and endorse; never raises (see the module docstring).
+
+        `min_height` is the ledger height the caller (a gateway peer) has: the
+        simulation waits up to `MIN_HEIGHT_WAIT_S` for this peer to reach it, so a
+        client's next transaction is not endorsed on state one block older than the
+        state its previous transaction's commit status reported.
+        """
         try:
-            return self._endorse(signed)
+            return self._endorse(signed, min_height)
         except EndorseRefusal as refusal:
             return _error(refusal.status, str(refusal))
 
     def _endorse(
-        self, signed: proposal_pb2.SignedProposal
+        self, signed: proposal_pb2.SignedProposal, min_height: int
     ) -> proposal_response_pb2.ProposalResponse:
         try:
             proposal = txutil.parse_signed_proposal(signed)
@@ -183,6 +199,7 @@ class Endorser:
                 "DUPLICATE_TXID",
                 f"transaction {proposal.tx_id} is already in the ledger",
             )
+        _await_height(channel.ledger, min_height)
         context = TxContext(
             tx_id=TxId(proposal.tx_id),
             timestamp=Timestamp(*proposal.timestamp),
@@ -253,6 +270,13 @@ def _verify_creator(bundle: ChannelBundle, proposal: txutil.ParsedProposal) -> I
     return identity
 
 
+def _await_height(ledger: EndorserLedger, height: int) -> None:
+    """Wait (bounded) until `ledger` holds `height` blocks; then go on regardless."""
+    deadline = time.monotonic() + MIN_HEIGHT_WAIT_S
+    while ledger.height() < height and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def _check_acl(
     bundle: ChannelBundle, identity: Identity, proposal: txutil.ParsedProposal, policy: str
 ) -> None:
@@ -287,13 +311,32 @@ def _error(status: int, message: str) -> proposal_response_pb2.ProposalResponse:
     )
 
 
-class EndorserServicer(peer_pb2_grpc.EndorserServicer):
-    """The gRPC face of an `Endorser`: refusals are responses, never RPC errors."""
+class ProposalProcessor(Protocol):
+    """Anything that answers a signed proposal; refusals are responses, not raises."""
 
-    def __init__(self, endorser: Endorser) -> None:
+    def process_proposal(
+        self, signed: proposal_pb2.SignedProposal, /, min_height: int = 0
+    ) -> proposal_response_pb2.ProposalResponse: ...
+
+
+class EndorserServicer(peer_pb2_grpc.EndorserServicer):
+    """The gRPC face of a `ProposalProcessor`: refusals are responses, never RPC
+    errors. A gateway peer may send its ledger height as `MIN_HEIGHT_METADATA`
+    (ignored by Fabric peers, honoured by ours; see `Endorser.process_proposal`)."""
+
+    def __init__(self, endorser: ProposalProcessor) -> None:
         self._endorser = endorser
 
     def ProcessProposal(
         self, request: proposal_pb2.SignedProposal, context: grpc.ServicerContext
     ) -> proposal_response_pb2.ProposalResponse:
-        return self._endorser.process_proposal(request)
+        return self._endorser.process_proposal(request, min_height_of(context))
+
+
+def min_height_of(context: grpc.ServicerContext) -> int:
+    """The caller's ledger-height hint from the call metadata; 0 when absent or bad."""
+    for key, value in context.invocation_metadata() or ():
+        if key == MIN_HEIGHT_METADATA:
+            text = value.decode() if isinstance(value, bytes) else value
+            return int(text) if text.isdigit() else 0
+    return 0

@@ -23,6 +23,7 @@ from typing import Any
 import grpc
 
 from common.config.channel import ChannelConfig
+from peer.endorser.endorser import MIN_HEIGHT_METADATA
 from peer.gateway.support import RemotePeer
 from protos.common import common_pb2
 from protos.orderer import ab_pb2, ab_pb2_grpc
@@ -59,10 +60,12 @@ class GrpcEndorserClient:
         self._timeout = timeout
 
     def process_proposal(
-        self, signed: proposal_pb2.SignedProposal, /
+        self, signed: proposal_pb2.SignedProposal, /, min_height: int = 0
     ) -> proposal_response_pb2.ProposalResponse:
+        """`min_height` travels as call metadata (see `MIN_HEIGHT_METADATA`)."""
+        metadata = ((MIN_HEIGHT_METADATA, str(min_height)),) if min_height > 0 else None
         response: proposal_response_pb2.ProposalResponse = self._stub.ProcessProposal(
-            signed, timeout=self._timeout
+            signed, timeout=self._timeout, metadata=metadata
         )
         return response
 

@@ -69,13 +69,22 @@ _WAIT_SLICE = 1.0  # seconds between checks that a waiting client is still there
 class _Endpoint:
     """An endorser to call: local (in-process) or remote, with what ErrorDetail says."""
 
-    def __init__(self, address: str, mspid: str, client: Callable[[], EndorserClient]) -> None:
+    def __init__(
+        self,
+        address: str,
+        mspid: str,
+        client: Callable[[], EndorserClient],
+        min_height: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.address = address
         self.mspid = mspid
         self._client = client
+        self._min_height = min_height
 
     def call(self, signed: proposal_pb2.SignedProposal) -> ProposalResponse:
-        return self._client().process_proposal(signed)
+        """Remote endorsers are told this peer's ledger height, so they do not
+        simulate on state older than what this gateway reported committed."""
+        return self._client().process_proposal(signed, self._min_height())
 
     def error(self, message: str) -> EndpointError:
         return EndpointError(self.address, self.mspid, message)
@@ -159,12 +168,15 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             by_org[support.local_mspid] = [
                 _Endpoint(support.local_address, support.local_mspid, lambda: local)
             ]
+        blocks = support.blocks(channel_id)
+        local_height = blocks.height if blocks is not None else (lambda: 0)
         for peer in support.remote_peers(channel_id):
             by_org.setdefault(peer.mspid, []).append(
                 _Endpoint(
                     peer.address,
                     peer.mspid,
                     lambda address=peer.address: support.endorser(address),  # type: ignore[misc]
+                    local_height,
                 )
             )
         return by_org

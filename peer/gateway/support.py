@@ -45,7 +45,7 @@ class EndorserClient(Protocol):
     """
 
     def process_proposal(
-        self, signed: proposal_pb2.SignedProposal, /
+        self, signed: proposal_pb2.SignedProposal, /, min_height: int = 0
     ) -> proposal_response_pb2.ProposalResponse: ...
 
 

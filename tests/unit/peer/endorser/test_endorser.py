@@ -211,3 +211,49 @@ def test_grpc_servicer(world: World, ledger: MemoryLedger) -> None:
             assert stub.ProcessProposal(signed, timeout=10).response.status == 404
     finally:
         server.stop(None).wait()
+
+
+def test_endorsement_waits_for_the_gateways_ledger_height(
+    world: World, ledger: MemoryLedger
+) -> None:
+    """A gateway at height 3 asks this peer (height 2) to endorse: the simulation
+    waits for block 2 and so reads the value it wrote, not the older one."""
+    endorser = world.endorser(world.core_peer, ledger)
+    signed, _ = propose(world.alice, "ReadModifyWrite", {"key": "k", "value": "v2"})
+    previous = ledger.block(1)
+    assert previous is not None
+    block = order(world, 2, previous, [b"update"])
+    update = (Write(Namespace(BENCH), "k", b"v1"),)
+    with futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(endorser.process_proposal, signed, ledger.height() + 1)
+        ledger.commit(block, [0], [TxWrites(0, TxId("update"), Timestamp(2, 0), update)])
+        response = pending.result(timeout=5)
+    assert _status(response) == (200, "")
+    assert json.loads(response.response.payload)["previous"] == "v1"
+
+
+def test_min_height_hint_travels_as_call_metadata(world: World, ledger: MemoryLedger) -> None:
+    seen: list[int] = []
+
+    class Recorder:
+        def process_proposal(
+            self, signed: proposal_pb2.SignedProposal, /, min_height: int = 0
+        ) -> proposal_response_pb2.ProposalResponse:
+            seen.append(min_height)
+            return proposal_response_pb2.ProposalResponse()
+
+    from peer.gateway import GrpcEndorserClient
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    port = server.add_insecure_port("127.0.0.1:0")
+    peer_pb2_grpc.add_EndorserServicer_to_server(EndorserServicer(Recorder()), server)  # type: ignore[no-untyped-call]
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            client = GrpcEndorserClient(channel, timeout=5)
+            signed, _ = propose(world.alice, "Get", {"key": "k"})
+            client.process_proposal(signed, 7)
+            client.process_proposal(signed)
+    finally:
+        server.stop(grace=None).wait()
+    assert seen == [7, 0]
