@@ -38,7 +38,7 @@ class Unreachable:
         self.calls = 0
 
     def process_proposal(
-        self, signed: proposal_pb2.SignedProposal, /
+        self, signed: proposal_pb2.SignedProposal, /, min_height: int = 0
     ) -> proposal_response_pb2.ProposalResponse:
         self.calls += 1
         raise ConnectionError("connection refused")
