@@ -164,11 +164,7 @@ class Gateway:
         loaded = load_profile(profile)
         org_profile = loaded.org(org)
         user_profile = org_profile.user(user)
-        if user_profile.cert is not None and user_profile.key is not None:
-            identity = Identity.from_files(org_profile.mspid, user_profile.cert, user_profile.key)
-        else:
-            assert user_profile.msp_dir is not None  # the profile reader guarantees one
-            identity = Identity.from_msp_dir(user_profile.msp_dir, org_profile.mspid)
+        identity = loaded.identity(org, user)
         peer = loaded.gateway_peer(org_profile.name)
         return cls.connect(
             peer.address,

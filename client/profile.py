@@ -53,6 +53,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from client.identity import Identity
 from common.errors import ScfError
 
 __all__ = [
@@ -150,6 +151,16 @@ class ConnectionProfile:
 
     def user(self, org: str, user: str) -> UserProfile:
         return self.org(org).user(user)
+
+    def identity(self, org: str, user: str) -> Identity:
+        """`user`'s signing identity (from cert + key, else the MSP folder); raises
+        `MspError` naming what is missing or mismatched."""
+        org_profile = self.org(org)
+        entry = org_profile.user(user)
+        if entry.cert is not None and entry.key is not None:
+            return Identity.from_files(org_profile.mspid, entry.cert, entry.key)
+        assert entry.msp_dir is not None  # the reader guarantees one or the other
+        return Identity.from_msp_dir(entry.msp_dir, org_profile.mspid)
 
     def gateway_peer(self, org: str) -> Endpoint:
         """The peer an org's clients connect to (see the module contract)."""

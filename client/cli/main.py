@@ -9,6 +9,7 @@ from client.cli.crypto import crypto_group
 from client.cli.invoke import invoke_command, query_command
 from client.cli.ledger import block_group, tx_group
 from client.cli.network import network_group
+from client.cli.policy import policy_group
 from client.cli.verify import verify_command
 from client.demo_cli import demo_command
 
@@ -23,6 +24,7 @@ cli.add_command(demo_command)
 cli.add_command(bench_group)
 cli.add_command(crypto_group)
 cli.add_command(network_group)
+cli.add_command(policy_group)
 cli.add_command(verify_command)
 cli.add_command(invoke_command)
 cli.add_command(query_command)
