@@ -177,4 +177,5 @@ def orderer_command(
     else:
         click.echo(_render(report))
 
+
 bench_group.add_command(voucher_command)
