@@ -412,9 +412,14 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             if response.status == common_pb2.SERVICE_UNAVAILABLE:
                 errors.append(EndpointError(address, mspid, message))
                 continue
-            raise GatewayError(
-                grpc.StatusCode.ABORTED, message, [EndpointError(address, mspid, message)]
+            # The submitter may not write on this channel (e.g. the read-only
+            # regulator): say so plainly rather than as an aborted transaction.
+            code = (
+                grpc.StatusCode.PERMISSION_DENIED
+                if response.status == common_pb2.FORBIDDEN
+                else grpc.StatusCode.ABORTED
             )
+            raise GatewayError(code, message, [EndpointError(address, mspid, message)])
         raise GatewayError(grpc.StatusCode.UNAVAILABLE, "no orderer nodes available", errors)
 
     # ------------------------------------------------------------- CommitStatus

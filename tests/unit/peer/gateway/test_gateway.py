@@ -280,6 +280,15 @@ def test_submit_with_no_orderer_accepting(world: World) -> None:
         assert "BAD_REQUEST" in message_of(caught.value)
 
 
+def test_submit_refused_by_the_writers_policy_is_permission_denied(world: World) -> None:
+    forbidding = FakeOrderer(answers=[common_pb2.FORBIDDEN])
+    with gateway_node(world, orderers=[("o0:7050", forbidding)]) as node:
+        with pytest.raises(grpc.RpcError) as caught:
+            _submit(node, world.alice, "Put", {"key": "a", "value": "1"})
+        assert code_of(caught.value) is grpc.StatusCode.PERMISSION_DENIED
+        assert "FORBIDDEN" in message_of(caught.value)
+
+
 # -------------------------------------------------------------- CommitStatus
 
 
