@@ -229,8 +229,8 @@ def load_certificate_pem(data: bytes, *, source: str = "certificate") -> x509.Ce
             f"{source}: no PEM 'BEGIN CERTIFICATE' block found", code="BAD_CERTIFICATE"
         )
     try:
-        return x509.load_pem_x509_certificate(data)
-    except ValueError as exc:
+        return _fully_parsed(x509.load_pem_x509_certificate(data))
+    except _MALFORMED as exc:
         raise CertificateFormatError(
             f"{source}: unreadable PEM certificate, truncated or corrupt ({exc})",
             code="BAD_CERTIFICATE",
@@ -240,8 +240,8 @@ def load_certificate_pem(data: bytes, *, source: str = "certificate") -> x509.Ce
 def load_certificates_pem(data: bytes, *, source: str = "certificates") -> list[x509.Certificate]:
     """Parse a PEM bundle of one or more certificates; an empty bundle is an error."""
     try:
-        certs = x509.load_pem_x509_certificates(data)
-    except ValueError as exc:
+        certs = [_fully_parsed(c) for c in x509.load_pem_x509_certificates(data)]
+    except _MALFORMED as exc:
         raise CertificateFormatError(
             f"{source}: unreadable PEM certificate bundle ({exc})", code="BAD_CERTIFICATE"
         ) from exc
@@ -251,11 +251,32 @@ def load_certificates_pem(data: bytes, *, source: str = "certificates") -> list[
 def load_certificate_der(data: bytes, *, source: str = "certificate") -> x509.Certificate:
     """Parse one DER certificate."""
     try:
-        return x509.load_der_x509_certificate(data)
-    except ValueError as exc:
+        return _fully_parsed(x509.load_der_x509_certificate(data))
+    except _MALFORMED as exc:
         raise CertificateFormatError(
             f"{source}: unreadable DER certificate ({exc})", code="BAD_CERTIFICATE"
         ) from exc
+
+
+_MALFORMED = (Exception,)
+"""What decoding an untrusted certificate may raise: `cryptography` has several
+unrelated exception types for it (ValueError, InvalidVersion, DuplicateExtension,
+UnsupportedAlgorithm, ...), and any of them means the same thing to us."""
+
+
+def _fully_parsed(cert: x509.Certificate) -> x509.Certificate:
+    """Touch every part `cryptography` decodes lazily, so that a malformed field
+    fails here, as a named error, and not later deep inside a validation."""
+    cert.subject.public_bytes()
+    cert.issuer.public_bytes()
+    for _extension in cert.extensions:
+        pass
+    cert.version  # noqa: B018
+    cert.public_key()
+    cert.signature_hash_algorithm  # noqa: B018 (decoding it is the point)
+    cert.not_valid_before_utc  # noqa: B018
+    cert.not_valid_after_utc  # noqa: B018
+    return cert
 
 
 def certificate_to_pem(cert: x509.Certificate) -> bytes:

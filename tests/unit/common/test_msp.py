@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 
 from common import crypto
 from common.msp import (
@@ -18,12 +20,14 @@ from common.msp import (
     MspConfig,
     MspConfigError,
     MspError,
+    MspId,
     MSPManager,
     NodeOU,
     SigningIdentity,
     serialize_identity,
 )
 from protos.msp import identities_pb2
+from tests.support.consortium import make_org
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 YEAR = timedelta(days=365)
@@ -394,3 +398,32 @@ def test_signing_identity_missing_material(tmp_path: Path) -> None:
     with pytest.raises(MspError) as info:
         SigningIdentity.from_msp_dir(tmp_path, "Org1MSP")
     assert info.value.code == "MSP_DIR_INVALID"
+
+
+def test_every_bit_flip_of_a_certificate_is_refused_by_name_or_fully_readable() -> None:
+    """`cryptography` decodes fields lazily; a mangled issuer or extension must be
+    refused when the certificate is loaded, not blow up later during validation."""
+    org = make_org("FuzzMSP", "core")
+    member = org.member("User1", "client")
+    der = bytearray(member.identity.certificate.public_bytes(serialization.Encoding.DER))
+    manager = MSPManager([MSP(MspConfig(MspId("FuzzMSP"), (org.ca_pem(),)))])
+    refused = 0
+    for position in range(len(der)):
+        mutated = bytearray(der)
+        mutated[position] ^= 0x01
+        pem = (
+            b"-----BEGIN CERTIFICATE-----\n"
+            + base64.encodebytes(bytes(mutated))
+            + b"-----END CERTIFICATE-----\n"
+        )
+        try:
+            cert = crypto.load_certificate_pem(pem)
+        except crypto.CertificateFormatError:
+            refused += 1
+            continue
+        cert.subject.public_bytes()
+        cert.issuer.public_bytes()
+        list(cert.extensions)
+        with contextlib.suppress(MspError):
+            manager.deserialize_identity(serialize_identity("FuzzMSP", pem))
+    assert refused > 0
