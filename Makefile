@@ -38,6 +38,7 @@ imports: $(STAMP)
 	$(BIN)/lint-imports
 
 test: $(STAMP) $(NODE_STAMP) protos-check lint typecheck imports
+	sh tests/regulator_console/setup.sh
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)

@@ -16,19 +16,32 @@ Then the peers are compared: heights (a lagging peer is given `settle_s` seconds
 catch up to the highest), header hashes and COMMIT_HASH metadata of every block all
 of them hold. A peer not joined to the channel is reported and skipped.
 
+With `replay=True` (`scf regulator verify`) each chain is also REPLAYED: the write
+sets of the transactions its TRANSACTIONS_FILTER marks VALID are applied, in block
+order, to a fresh in-memory state, and each block's commit hash is recomputed from
+the codes and those writes (`common.commithash`, the recipe the peers' ledgers use)
+and compared with the COMMIT_HASH the block carries. A `state_report(peer)` callable
+(the peers' operations `GET /ledger/state`) then lets the replayed state be compared
+with the peer's own: the state hash at the height it reports (fetching the blocks up
+to that height first) and its last commit-hash record. A peer whose database was
+altered after the fact (a state value, a commit-hash record) fails there.
+
+`reader=(org, user)` reads every peer as that one user (the regulator reads with its
+own identity: it is a Reader of every channel), instead of a user of each peer's org.
+
 `verify_channel` returns a `VerifyReport`; `report.ok` is False on any failure.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
 
 from client.profile import ConnectionProfile, Endpoint, OrgProfile, ProfileError, UserProfile
-from common import tls
+from common import commithash, tls, txutil
 from common.block import BlockError, block_signatures, header_hash, verify_data_hash
 from common.config.bundle import ChannelBundle
 from common.config.channel import ChannelConfigError
@@ -38,12 +51,15 @@ from common.msp import SigningIdentity
 from common.policies import SignedData
 from common.txutil import build_seek_envelope
 from protos.common import common_pb2
+from protos.ledger.rwset import rwset_pb2
+from protos.ledger.rwset.kvrwset import kv_rwset_pb2
 from protos.orderer import ab_pb2
-from protos.peer import events_pb2_grpc
+from protos.peer import events_pb2_grpc, transaction_pb2
 
 __all__ = [
     "ChainResult",
     "Divergence",
+    "StateReport",
     "VerifyError",
     "VerifyReport",
     "short",
@@ -73,6 +89,12 @@ class ChainResult:
     commit_hashes: tuple[bytes, ...]
     error: str = ""
     bad_block: int | None = None
+    replayed: bool = False
+    state: str = ""
+    """With replay: "OK" (the peer's state hash equals the replay's), "MISMATCH",
+    "UNCHECKED" (no state report) or "" (not replayed)."""
+    state_hash: bytes = b""
+    """The replay's state hash at `height`."""
 
     @property
     def tip(self) -> bytes:
@@ -90,6 +112,15 @@ class Divergence:
 
 
 @dataclass(frozen=True)
+class StateReport:
+    """What a peer says of its ledger, from one snapshot (`GET /ledger/state`)."""
+
+    height: int
+    state_hash: bytes
+    commit_hash: bytes
+
+
+@dataclass(frozen=True)
 class VerifyReport:
     channel: str
     chains: tuple[ChainResult, ...]
@@ -104,14 +135,97 @@ class VerifyReport:
 # ------------------------------------------------------------------------ one chain
 
 
+class _Replay:
+    """A fresh state fed with the VALID write sets of each block, recomputing the
+    commit hash chain as the peers' ledgers do."""
+
+    def __init__(self) -> None:
+        self.state: dict[tuple[str, str], tuple[bytes, int, int]] = {}
+        self.last_commit = commithash.NO_COMMIT_HASH
+
+    def apply(self, block: common_pb2.Block, config: bool) -> None:
+        n = block.header.number
+        metadata = block.metadata.metadata
+        codes = (
+            bytes(metadata[common_pb2.TRANSACTIONS_FILTER])
+            if len(metadata) > common_pb2.TRANSACTIONS_FILTER
+            else b""
+        )
+        if len(codes) != len(block.data.data):
+            raise BlockError(
+                f"block {n}: {len(codes)} validation codes for {len(block.data.data)} txs",
+                code="BAD_VALIDATION_CODES",
+            )
+        updates: dict[tuple[str, str], tuple[bytes | None, int]] = {}
+        for i, entry in enumerate(block.data.data):
+            if codes[i] != transaction_pb2.VALID or config:
+                continue
+            for namespace, key, value in _tx_writes(n, i, entry):
+                updates[(namespace, key)] = (value, i)
+        try:
+            digest = commithash.commit_hash(
+                self.last_commit, n, codes, {k: v for k, (v, _) in updates.items()}
+            )
+        except UnicodeEncodeError:
+            raise BlockError(f"block {n}: a key is not valid UTF-8", code="BAD_RWSET") from None
+        carried = _carried_commit_hash(block)
+        if carried != digest:
+            raise BlockError(
+                f"block {n}: commit hash {carried.hex()[:12] or 'missing'} differs from the "
+                f"replay's {digest.hex()[:12]} (validation codes or write sets altered)",
+                code="COMMIT_HASH_MISMATCH",
+            )
+        for state_key, (value, tx) in updates.items():
+            if value is None:
+                self.state.pop(state_key, None)
+            else:
+                self.state[state_key] = (value, n, tx)
+        self.last_commit = digest
+
+    def state_hash(self) -> bytes:
+        ordered = sorted(self.state.items(), key=lambda kv: commithash.state_order(*kv[0]))
+        return commithash.state_hash((ns, key, value, b, t) for (ns, key), (value, b, t) in ordered)
+
+
+def _tx_writes(n: int, i: int, entry: bytes) -> list[tuple[str, str, bytes | None]]:
+    """The writes of a VALID endorser tx, in rwset order (`BlockError` if it has none
+    that parse: a VALID flag on a malformed tx is itself a divergence)."""
+    try:
+        tx = txutil.parse_transaction(entry)
+        message = rwset_pb2.TxReadWriteSet.FromString(tx.rwset_bytes)
+        writes: list[tuple[str, str, bytes | None]] = []
+        for ns in message.ns_rwset:
+            kv = kv_rwset_pb2.KVRWSet.FromString(ns.rwset)
+            writes.extend(
+                (ns.namespace, w.key, None if w.is_delete else bytes(w.value)) for w in kv.writes
+            )
+    except Exception as exc:  # EnvelopeError, protobuf DecodeError
+        raise BlockError(
+            f"block {n}: tx {i} is flagged VALID but its write set cannot be read: {exc}",
+            code="BAD_RWSET",
+        ) from None
+    return writes
+
+
+def _carried_commit_hash(block: common_pb2.Block) -> bytes:
+    metadata = block.metadata.metadata
+    if len(metadata) <= common_pb2.COMMIT_HASH or not metadata[common_pb2.COMMIT_HASH]:
+        return b""
+    try:
+        return bytes(common_pb2.Metadata.FromString(metadata[common_pb2.COMMIT_HASH]).value)
+    except Exception:  # protobuf DecodeError
+        return b""
+
+
 class _Chain:
     """Incremental verifier of one peer's chain; `add` raises `BlockError`."""
 
-    def __init__(self) -> None:
+    def __init__(self, replay: bool = False) -> None:
         self.bundle: ChannelBundle | None = None
         self.prev: common_pb2.BlockHeader | None = None
         self.header_hashes: list[bytes] = []
         self.commit_hashes: list[bytes] = []
+        self.replay = _Replay() if replay else None
 
     @property
     def height(self) -> int:
@@ -143,6 +257,8 @@ class _Chain:
                     self.bundle = ChannelBundle(config_from_block(block))
                 except ChannelConfigError as exc:
                     raise BlockError(f"block {n}: bad config: {exc.message}") from None
+        if self.replay is not None:
+            self.replay.apply(block, n == 0 or _is_config_block(block))
         metadata = block.metadata.metadata
         commit = metadata[common_pb2.COMMIT_HASH] if len(metadata) > common_pb2.COMMIT_HASH else b""
         self.header_hashes.append(header_hash(block.header))
@@ -199,8 +315,10 @@ def _pick_user(org: OrgProfile) -> UserProfile:
     return next((u for u in users if u.name.lower() != "admin"), users[0])
 
 
-def _client(profile: ConnectionProfile, peer: Endpoint, org: OrgProfile) -> _Client:
-    user = _pick_user(org)
+def _client(
+    profile: ConnectionProfile, peer: Endpoint, org: OrgProfile, user_name: str | None = None
+) -> _Client:
+    user = org.user(user_name) if user_name else _pick_user(org)
     if user.msp_dir is not None:
         signer = SigningIdentity.from_msp_dir(user.msp_dir, org.mspid)
     else:
@@ -270,6 +388,7 @@ def _result(
         commit_hashes=tuple(chain.commit_hashes),
         error=error,
         bad_block=bad,
+        replayed=chain.replay is not None,
     )
 
 
@@ -324,6 +443,9 @@ def verify_channel(
     peers: Sequence[str] = (),
     timeout: float = 60.0,
     settle_s: float = 5.0,
+    replay: bool = False,
+    state_report: Callable[[str], StateReport | None] | None = None,
+    reader: tuple[str, str] | None = None,
 ) -> VerifyReport:
     """Verify `channel` on every peer of `profile` (or only `peers`); see the module doc.
 
@@ -346,13 +468,16 @@ def verify_channel(
                 code="UNKNOWN_PEER",
             )
         peer_org = owner.get(name)
+        user_name = None
+        if reader is not None:
+            peer_org, user_name = profile.org(reader[0]), reader[1]
         if peer_org is None:
             raise VerifyError(f"peer {name!r} belongs to no organization in {profile.path}")
         try:
-            clients.append(_client(profile, profile.peers[name], peer_org))
+            clients.append(_client(profile, profile.peers[name], peer_org, user_name))
         except (ScfError, OSError) as exc:
             raise VerifyError(f"cannot load a reader identity for {name}: {exc}") from None
-    chains = {c.peer.name: _Chain() for c in clients}
+    chains = {c.peer.name: _Chain(replay) for c in clients}
     results = {c.peer.name: _run(c, channel, chains[c.peer.name], NEWEST, timeout) for c in clients}
     # Blocks keep arriving while we read: let lagging peers reach the highest height.
     target = max((r.height for r in results.values() if r.status == "OK"), default=0)
@@ -365,8 +490,77 @@ def verify_channel(
             if again.status == "UNREACHABLE" and "DEADLINE_EXCEEDED" in again.error:
                 again = _result(c, chains[c.peer.name], "OK")  # still behind: a height mismatch
             results[c.peer.name] = again
+    if replay:
+        for c in clients:
+            results[c.peer.name] = _check_state(
+                c, channel, chains[c.peer.name], results[c.peer.name], state_report, timeout
+            )
     ordered = tuple(results[c.peer.name] for c in clients)
     return VerifyReport(channel, ordered, _divergence(ordered))
+
+
+def _check_state(
+    client: _Client,
+    channel: str,
+    chain: _Chain,
+    result: ChainResult,
+    state_report: Callable[[str], StateReport | None] | None,
+    timeout: float,
+) -> ChainResult:
+    """Compare the replayed state with the peer's report (module docstring)."""
+    assert chain.replay is not None
+    if result.status != "OK":
+        return result
+    report = state_report(client.peer.name) if state_report is not None else None
+    if report is None:
+        return _with_state(result, chain, "UNCHECKED")
+    if report.height > chain.height:
+        again = _run(client, channel, chain, report.height - 1, timeout)
+        if again.status != "OK":
+            return again
+        result = again
+    if report.height != chain.height:
+        return _with_state(
+            result,
+            chain,
+            "MISMATCH",
+            f"peer reports state at height {report.height}, its chain has {chain.height} blocks",
+        )
+    mine = chain.replay.state_hash()
+    if report.commit_hash and report.commit_hash != chain.replay.last_commit:
+        return _with_state(
+            result,
+            chain,
+            "MISMATCH",
+            f"commit-hash record of block {chain.height - 1} is {short(report.commit_hash)}, "
+            f"the replay gives {short(chain.replay.last_commit)}",
+        )
+    if report.state_hash != mine:
+        return _with_state(
+            result,
+            chain,
+            "MISMATCH",
+            f"state at height {chain.height} has hash {short(report.state_hash)}, the replay of "
+            f"blocks [0, {chain.height}) gives {short(mine)}: the peer's state was altered",
+        )
+    return _with_state(result, chain, "OK")
+
+
+def _with_state(result: ChainResult, chain: _Chain, state: str, error: str = "") -> ChainResult:
+    assert chain.replay is not None
+    return ChainResult(
+        peer=result.peer,
+        org=result.org,
+        status="FAIL" if error else result.status,
+        height=result.height,
+        header_hashes=result.header_hashes,
+        commit_hashes=result.commit_hashes,
+        error=error or result.error,
+        bad_block=result.bad_block,
+        replayed=True,
+        state=state,
+        state_hash=chain.replay.state_hash(),
+    )
 
 
 def short(digest: bytes | str) -> str:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent import futures
 from dataclasses import dataclass
 from typing import NoReturn, Protocol
 
@@ -38,7 +37,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from common import tls
+from common import grpclimits, tls
 from common.config.channel import ChannelConfig, Consenter
 from orderer.cluster import ClusterHandler, ForwardResult
 from orderer.raft import NodeId
@@ -297,6 +296,7 @@ class ClusterServer:
     `server_tls.client_root_cas` must hold the TLS root CAs of every orderer org
     (the handshake rejects anything else before `ClusterService` sees it).
     `address` is `host:port`; port 0 picks a free port, see `port` after `start()`.
+    `limits` (`common.grpclimits`) bound concurrent calls, message sizes and idle time.
     """
 
     def __init__(
@@ -306,17 +306,15 @@ class ClusterServer:
         handler: ClusterHandler,
         lookup: ConsenterLookup,
         *,
-        max_workers: int = 32,
-        max_message_bytes: int = tls.DEFAULT_MAX_MESSAGE_BYTES,
+        limits: grpclimits.GrpcLimits = grpclimits.CLUSTER_LIMITS,
     ) -> None:
         if not server_tls.client_root_cas:
             raise tls.TlsMaterialError("the cluster port needs the orderer orgs' TLS root CAs")
         creds = tls.ServerTls(
             server_tls.cert_pem, server_tls.key_pem, server_tls.client_root_cas, True
         ).credentials()
-        self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cluster"),
-            options=tls.server_options(max_message_bytes),
+        self._server, self._executor, self.limiter = grpclimits.limited_server(
+            limits, name="cluster"
         )
         cluster_pb2_grpc.add_ClusterServicer_to_server(  # type: ignore[no-untyped-call]
             ClusterService(handler, lookup), self._server
@@ -335,3 +333,4 @@ class ClusterServer:
     def stop(self, grace_s: float | None = 1.0) -> None:
         """Stop accepting, end open streams after `grace_s`, and wait until done."""
         self._server.stop(grace_s).wait()
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import grpc
 
-from common import tls
+from common import grpclimits, tls
 from common.blockstore.leveldb import LevelBlockStore
 from common.config.bundle import ChannelBundle
 from common.config.channel import ChannelConfig
@@ -176,8 +176,7 @@ class OrdererNode:
             self.cluster_port = self._cluster_server.port
         for channel in self._channels:
             channel.support.driver.start()
-        self._executor = futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="ab")
-        self._server = grpc.server(self._executor, options=tls.server_options())
+        self._server, self._executor, _ = grpclimits.limited_server(name="ab")
         AtomicBroadcastService(
             BroadcastHandler(
                 self.registrar, self.metrics, ack_on_commit=cfg.broadcast_ack == "commit"

@@ -27,6 +27,11 @@ Relative paths are resolved against the directory of the file. With
 `client_root_cas` (and, when that list is empty, to the TLS CAs of the member orgs
 of the joined channels, as Fabric does). The orderers' TLS CAs from the channel
 config are always trusted for the deliver client, besides `root_cas`.
+
+Regulator peers need no flag: on each channel whose config gives this peer's org the
+kind `regulator`, the node keeps the indicator tables (`<data_dir>/regulator.db`) and
+serves the `scf.Regulator` service on `listen_address` (see `peer.node`); such a peer
+runs with `endorser: false`.
 """
 
 from __future__ import annotations

@@ -17,12 +17,26 @@ Channels joined: those of `genesis_blocks` plus any ledger already in
 `<data_dir>/ledgers/` (a restart need not list them again). A channel whose
 config does not list this peer's org is skipped with a warning.
 
+Regulator peer (issue 7): on every joined channel whose config gives this peer's org
+the kind `regulator`, the node also keeps the regulator's indicator tables
+(`<data_dir>/regulator.db`, one `IndicatorListener` per such channel, caught up from
+the ledger before the deliver clients start, then fed by the committer) and serves
+the `scf.Regulator` service on the same gRPC port and TLS as the other services.
+No config flag: the channel config decides. Such a peer should run with
+`endorser: false` (the launcher does so for regulator orgs).
+
+Every peer's operations server (when configured) also answers `GET
+/ledger/state?channel=C` with `{"channel", "height", "state_hash",
+"commit_hash"}` (hex) read from ONE ledger snapshot — what `scf regulator verify`
+compares with its own replay of the blocks. A digest and a height only, no state.
+
 `PeerNode` is also the gateway's `GatewaySupport` (see `peer.gateway.support`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -47,11 +61,17 @@ from peer.deliver_client import DeliverClient
 from peer.endorser.endorser import ChannelSupport, Endorser, EndorserServicer, ProposalProcessor
 from peer.ledger import LevelLedger, open_channel_ledger
 from peer.metrics import PeerMetrics
+from peer.regulator.auth import REGULATOR_KIND
+from peer.regulator.indicators import IndicatorListener
+from peer.regulator.service import RegulatorService, StaticChannels
+from peer.regulator.store import IndicatorStore
+from peer.regulator.watch import WatchHub
 from peer.server import NonEndorser, PeerServer, TimedEndorser
 from peer.validator import BlockRefused, BlockValidator, ThreadExecutor
 from protos.common import common_pb2
 from protos.gateway import gateway_pb2_grpc
 from protos.peer import peer_pb2_grpc
+from protos.scf import regulator_pb2_grpc
 
 __all__ = ["PeerNode"]
 
@@ -122,6 +142,8 @@ class PeerNode:
         self._broadcasters: dict[str, gateway.GrpcBroadcastClient] = {}
         self._client_tls: tls.ClientTls | None = None
         self._local_endorser: ProposalProcessor | None = None
+        self._indicators: IndicatorStore | None = None
+        self._regulator_channels: StaticChannels | None = None
         self.port = 0
         self.operations_port = 0
 
@@ -247,6 +269,7 @@ class PeerNode:
             servicer, self._server.server
         )
         self._gateway = servicer
+        self._start_regulator()
         self.port = self._server.start()
         for channel in self._channels.values():
             self._start_deliver(channel)
@@ -257,6 +280,7 @@ class PeerNode:
                 self._operations.register_check(
                     f"deliver/{channel.channel_id}", _deliver_check(channel)
                 )
+            self._operations.register_route("/ledger/state", self._state_route)
             self._operations.start()
             self.operations_port = self._operations.port
         log.info(
@@ -267,6 +291,64 @@ class PeerNode:
             len(self._channels),
             "" if cfg.endorser else ", not endorsing",
         )
+        if self._regulator_channels is not None:
+            log.info(
+                "regulator service on port %d for channel(s) %s",
+                self.port,
+                ", ".join(self._regulator_channels.channel_ids()),
+            )
+
+    def _start_regulator(self) -> None:
+        """Indicator tables and the Regulator service, on the channels where this
+        peer's org is the regulator (module docstring). Before the deliver clients
+        start, so no block commits between a listener's catch-up and its
+        registration."""
+        assert self._server is not None
+        regulated = [
+            c
+            for c in self._channels.values()
+            if c.bundle.config.org_kinds().get(self.config.mspid) == REGULATOR_KIND
+        ]
+        if not regulated:
+            return
+        store = IndicatorStore.open(self.config.data_dir / "regulator.db")
+        self._indicators = store
+        hub = WatchHub()
+        channels = StaticChannels()
+        for channel in regulated:
+            listener = IndicatorListener(channel.channel_id, channel.ledger, store, sink=hub)
+            applied = listener.catch_up()
+            channel.committer.add_listener(listener)
+            channels.add(channel.channel_id, channel.ledger, _bundle_getter(channel))
+            log.info(
+                "channel %s: regulator indicators at height %d (%d block(s) caught up)",
+                channel.channel_id,
+                store.height(channel.channel_id),
+                applied,
+            )
+        self._regulator_channels = channels
+        regulator_pb2_grpc.add_RegulatorServicer_to_server(  # type: ignore[no-untyped-call]
+            RegulatorService(channels, store, hub), self._server.server
+        )
+
+    def _state_route(self, query: dict[str, list[str]]) -> tuple[int, str, bytes]:
+        """`GET /ledger/state?channel=C` (module docstring)."""
+        channel_id = (query.get("channel") or [""])[0]
+        channel = self._channels.get(channel_id)
+        if channel is None:
+            missing = {"error": f"channel {channel_id!r} is not joined"}
+            return 404, "application/json", json.dumps(missing).encode()
+        with channel.ledger.snapshot() as snapshot:
+            height = snapshot.height()
+            state = snapshot.state_hash()
+        commit = channel.ledger.commit_hash(height - 1) or b""
+        body: dict[str, object] = {
+            "channel": channel_id,
+            "height": height,
+            "state_hash": state.hex(),
+            "commit_hash": commit.hex(),
+        }
+        return 200, "application/json", json.dumps(body).encode()
 
     def _start_deliver(self, channel: _Channel) -> None:
         bundle = channel.bundle
@@ -316,6 +398,10 @@ class PeerNode:
         for channel in self._channels.values():
             channel.committer.close()
             channel.ledger.close()
+        if self._indicators is not None:
+            self._indicators.close()
+            self._indicators = None
+        self._regulator_channels = None
         self._channels.clear()
         self._endorser_channels.clear()
         self._deliver_channels.clear()
@@ -411,6 +497,10 @@ class PeerNode:
         if channel is not None:
             with contextlib.suppress(ValueError):
                 channel.committer.remove_listener(listener)
+
+
+def _bundle_getter(channel: _Channel) -> Callable[[], ChannelBundle]:
+    return lambda: channel.bundle
 
 
 def _deliver_check(channel: _Channel) -> Callable[[], str | None]:

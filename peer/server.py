@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent import futures
 
-import grpc
-
-from common import tls
+from common import grpclimits, tls
 from peer.endorser.endorser import ProposalProcessor
 from peer.metrics import PeerMetrics
 from protos.common import common_pb2
@@ -67,15 +64,21 @@ class NonEndorser:
 
 
 class PeerServer:
-    """One gRPC server on `address`, over TLS when `server_tls` is given."""
+    """One gRPC server on `address`, over TLS when `server_tls` is given, with the
+    concurrency, message-size and timeout limits of `common.grpclimits`."""
 
     def __init__(
-        self, address: str, server_tls: tls.ServerTls | None, *, max_workers: int = 64
+        self,
+        address: str,
+        server_tls: tls.ServerTls | None,
+        *,
+        limits: grpclimits.GrpcLimits = grpclimits.DEFAULT_LIMITS,
     ) -> None:
         self._address = address
         self._tls = server_tls
-        self._executor = futures.ThreadPoolExecutor(max_workers, thread_name_prefix="peer-rpc")
-        self.server = grpc.server(self._executor, options=tls.server_options())
+        self.server, self._executor, self.limiter = grpclimits.limited_server(
+            limits, name="peer-rpc"
+        )
         self.port = 0
 
     def start(self) -> int:

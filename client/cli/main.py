@@ -10,6 +10,7 @@ from client.cli.invoke import invoke_command, query_command
 from client.cli.ledger import block_group, tx_group
 from client.cli.network import network_group
 from client.cli.policy import policy_group
+from client.cli.regulator import regulator_group
 from client.cli.verify import verify_command
 from client.demo_cli import demo_command
 
@@ -30,6 +31,7 @@ cli.add_command(invoke_command)
 cli.add_command(query_command)
 cli.add_command(block_group)
 cli.add_command(tx_group)
+cli.add_command(regulator_group)
 
 
 def main() -> None:

@@ -20,32 +20,26 @@ never be mistaken for those of a longer key sharing its prefix. In `st/` the key
 last and unprefixed, so within a namespace state iterates in key byte order, which
 for UTF-8 is code-point order, which is Python's `str` order.
 
-Commit hash of block n (Fabric-like; all lengths 4 bytes):
-
-    SHA-256( commit_hash(n-1) (32 zero bytes for n = 0) ‖ n (8)
-             ‖ tx count ‖ validation code of each tx (1 byte each)
-             ‖ for each state update of the block, sorted by (ns, key) UTF-8 bytes:
-                 len ns ‖ ns ‖ len key ‖ key ‖ is_delete (1) ‖ len value ‖ value )
-
+Commit hash of block n: the recipe in `common.commithash` (shared with the
+regulator's independent verifier, which replays blocks into a fresh state),
 where the block's state updates are the writes of its VALID transactions, the last
 writer of a key winning. Two peers agree on commit hash n iff they agree on every
 validation code and every state change of blocks `[0, n]`. Before the block is
 stored, its metadata slot TRANSACTIONS_FILTER gets the codes (one byte per tx) and
 slot COMMIT_HASH a serialised `common.Metadata{value: commit hash}`, as in Fabric.
 
-State hash: SHA-256 over every live entry in `st/` key order, each encoded as
-`len ns ‖ ns ‖ len key ‖ key ‖ block (8) ‖ tx (4) ‖ len value ‖ value`.
+State hash: `common.commithash.state_hash` over every live entry in `st/` key order.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from chaincode.stub import KeyModification, Timestamp
+from common import commithash
 from common.block import METADATA_SLOTS
 from peer.ledger.types import (
     Height,
@@ -156,14 +150,9 @@ def decode_height(raw: bytes) -> Height:
 
 def state_hash(entries: Iterable[tuple[str, str, VersionedValue]]) -> bytes:
     """The state hash over `(namespace, key, value)` given in `st/` key order."""
-    digest = hashlib.sha256()
-    for namespace, key, versioned in entries:
-        ns = namespace.encode()
-        raw_key = key.encode()
-        digest.update(_U32.pack(len(ns)) + ns + _U32.pack(len(raw_key)) + raw_key)
-        digest.update(_VERSION.pack(versioned.version.block_num, versioned.version.tx_num))
-        digest.update(_U32.pack(len(versioned.value)) + versioned.value)
-    return digest.digest()
+    return commithash.state_hash(
+        (ns, key, v.value, v.version.block_num, v.version.tx_num) for ns, key, v in entries
+    )
 
 
 @dataclass(frozen=True)
@@ -257,18 +246,16 @@ def commit_hash(
     codes: bytes,
     updates: Mapping[StateKey, VersionedValue | None],
 ) -> bytes:
-    """The recipe in the module docstring."""
-    digest = hashlib.sha256()
-    digest.update(previous + _U64.pack(block_num) + _U32.pack(len(codes)) + codes)
-    encoded = sorted(
-        (utf8(namespace, "namespace"), utf8(key, "key"), versioned)
-        for (namespace, key), versioned in updates.items()
+    """`common.commithash.commit_hash` over the block's updates."""
+    for namespace, key in updates:
+        utf8(namespace, "namespace")
+        utf8(key, "key")
+    return commithash.commit_hash(
+        previous,
+        block_num,
+        codes,
+        {k: (None if v is None else v.value) for k, v in updates.items()},
     )
-    for ns, key, versioned in encoded:
-        value = b"" if versioned is None else versioned.value
-        digest.update(_U32.pack(len(ns)) + ns + _U32.pack(len(key)) + key)
-        digest.update(bytes([versioned is None]) + _U32.pack(len(value)) + value)
-    return digest.digest()
 
 
 def _set_metadata(block: common_pb2.Block, codes: bytes, digest: bytes) -> None:
