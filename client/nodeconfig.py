@@ -8,8 +8,11 @@ folder can be moved as a whole; the nodes resolve relative paths the same way.
 TLS choices (DESIGN §9, mutual TLS):
 
 * Orderers: server cert/key from `tls/server.*`; the cluster port verifies the other
-  orderers against the orderer orgs' TLS CAs; the public Broadcast/Deliver port does
-  not demand a client certificate (Fabric's default).
+  orderers against the orderer orgs' TLS CAs; the public Broadcast/Deliver port
+  demands a client certificate from the TLS CA of an orderer org or of a member org
+  of one of the orderer's channels (`public_client_root_cas`; Fabric's
+  `ClientAuthRequired: true`), so a TLS client with no or a foreign certificate is
+  refused at the handshake, as at the peers.
 * Peers: server cert/key from `tls/server.*` (also presented to orderers as client
   cert); they trust the TLS CAs of the orderer orgs and of every member org of their
   channels; clients must present a certificate from one of those member orgs' TLS CAs
@@ -29,6 +32,7 @@ from client.netconfig import NetworkConfig, OrgConfig
 
 __all__ = [
     "BROADCAST_ACK",
+    "ORDERER_CLIENT_AUTH_REQUIRED",
     "PEER_CLIENT_AUTH_REQUIRED",
     "node_config",
     "tlsca_cert",
@@ -41,6 +45,7 @@ just before the leader is killed is never silently lost (a client waiting for it
 commit would otherwise time out). Costs one batch of latency per submit."""
 
 PEER_CLIENT_AUTH_REQUIRED = True
+ORDERER_CLIENT_AUTH_REQUIRED = True
 
 
 def tlsca_cert(layout: NetworkLayout, org: OrgConfig) -> Path:
@@ -69,6 +74,9 @@ def node_config(config: NetworkConfig, layout: NetworkLayout, node: NodeSpec) ->
     orderer_cas = _unique(
         [tlsca_cert(layout, config.org_by_mspid(m)) for c in channels for m in c.orderer_orgs]
     )
+    member_cas = _unique(
+        [tlsca_cert(layout, config.org_by_mspid(m)) for c in channels for m in c.orgs]
+    )
     genesis = [_rel(layout.genesis_block(c.name), base) for c in channels]
     doc: dict[str, Any] = {
         "name": node.id,
@@ -81,7 +89,8 @@ def node_config(config: NetworkConfig, layout: NetworkLayout, node: NodeSpec) ->
             "key": _rel(own / "tls" / "server.key", base),
             "root_cas": [_rel(p, base) for p in orderer_cas],
             "client_root_cas": [_rel(p, base) for p in orderer_cas],
-            "client_auth_required": False,
+            "client_auth_required": ORDERER_CLIENT_AUTH_REQUIRED,
+            "public_client_root_cas": [_rel(p, base) for p in _unique(orderer_cas + member_cas)],
         }
         doc["listen_address"] = node.address
         doc["cluster_listen_address"] = f"{node.host}:{node.cluster_port}"
@@ -90,9 +99,6 @@ def node_config(config: NetworkConfig, layout: NetworkLayout, node: NodeSpec) ->
         doc["broadcast_ack"] = BROADCAST_ACK
         doc["genesis_blocks"] = genesis
         return doc
-    member_cas = _unique(
-        [tlsca_cert(layout, config.org_by_mspid(m)) for c in channels for m in c.orgs]
-    )
     doc["tls"] = {
         "cert": _rel(own / "tls" / "server.crt", base),
         "key": _rel(own / "tls" / "server.key", base),

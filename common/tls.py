@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from common.errors import ScfError
 
 __all__ = [
+    "CONNECT_TIMEOUT_MS",
     "DEFAULT_MAX_MESSAGE_BYTES",
     "ClientTls",
     "PemSource",
@@ -210,16 +211,30 @@ def server_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> GrpcOp
     ]
 
 
+CONNECT_TIMEOUT_MS = 10_000
+"""How long one connection attempt may take: half gRPC's default (20 s), so that an
+attempt hanging on a node that went silent (a cut link) gives up sooner, and far
+above a TLS handshake on a loaded machine."""
+
+
 def channel_options(
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     *,
     server_name_override: str | None = None,
     max_reconnect_backoff_ms: int = 2_000,
+    connect_timeout_ms: int = CONNECT_TIMEOUT_MS,
 ) -> GrpcOptions:
     """Options for `grpc.secure_channel`: message limits, keepalive pings every 30 s
     (dead peers are noticed even on idle streams), a short reconnect backoff (gRPC's
     default grows to two minutes), and an optional TLS server name to verify instead
-    of the host in the target address."""
+    of the host in the target address.
+
+    A connection attempt (TCP, TLS handshake, HTTP/2 SETTINGS) may take up to
+    `connect_timeout_ms`. gRPC reads that bound from `grpc.min_reconnect_backoff_ms`
+    (its "min connect timeout"), so that option must not be set low to make retries
+    quick — retries are quick through the initial and maximum backoff; a bound of
+    100 ms made every handshake on a busy machine time out ("connection attempt timed
+    out before receiving SETTINGS frame"), over and over."""
     options: GrpcOptions = [
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
@@ -228,7 +243,7 @@ def channel_options(
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.initial_reconnect_backoff_ms", 100),
-        ("grpc.min_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", connect_timeout_ms),
         ("grpc.max_reconnect_backoff_ms", max_reconnect_backoff_ms),
     ]
     if server_name_override:

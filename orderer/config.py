@@ -10,6 +10,8 @@ tls:                                  # omit for plaintext (dev only: no cluster
   root_cas: [.../tls/ca.crt]          # verify the other orderers (cluster, block pull)
   client_root_cas: [.../tls/ca.crt]   # client certs accepted on the cluster port
   client_auth_required: false         # on the public (Broadcast/Deliver) port
+  public_client_root_cas: [...]       # client certs accepted on the public port when
+                                      # client_auth_required (default: client_root_cas)
 listen_address: 127.0.0.1:7050
 cluster_listen_address: 127.0.0.1:7051
 operations_address: 127.0.0.1:8443    # optional
@@ -47,6 +49,14 @@ class TlsConfig:
     root_cas: tuple[Path, ...]
     client_root_cas: tuple[Path, ...]
     client_auth_required: bool = False
+    public_client_root_cas: tuple[Path, ...] = ()
+    """Roots a client certificate must chain to on the public (Broadcast/Deliver) port
+    when `client_auth_required`; empty means `client_root_cas`. Kept apart from the
+    cluster port's roots so that member orgs' TLS CAs never widen who may reach it."""
+
+    @property
+    def public_roots(self) -> tuple[Path, ...]:
+        return self.public_client_root_cas or self.client_root_cas
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,9 @@ class OrdererConfig:
                 root_cas=roots or client_roots,
                 client_root_cas=client_roots,
                 client_auth_required=bool(tls_raw.get("client_auth_required", False)),
+                public_client_root_cas=tuple(
+                    path(p) for p in tls_raw.get("public_client_root_cas") or []
+                ),
             )
         genesis = raw.get("genesis_blocks") or []
         if not isinstance(genesis, list):

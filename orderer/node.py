@@ -187,7 +187,7 @@ class OrdererNode:
             creds = tls.ServerTls.load(
                 cfg.tls.cert,
                 cfg.tls.key,
-                list(cfg.tls.client_root_cas) if cfg.tls.client_auth_required else [],
+                list(cfg.tls.public_roots) if cfg.tls.client_auth_required else [],
                 require_client_auth=cfg.tls.client_auth_required,
             ).credentials()
             self.port = self._server.add_secure_port(cfg.listen_address, creds)

@@ -308,6 +308,9 @@ class WorkerSpec:
     index: int
     address: str
     tls_ca: str
+    tls_dir: str
+    """The user's `tls/` folder: `client.crt`/`client.key`, presented to the orderer
+    (its public port requires a client certificate)."""
     msp_dir: str
     mspid: str
     channel: str
@@ -339,7 +342,10 @@ def _worker(spec: WorkerSpec, go: MpEvent, start_at: Any, out: Any) -> None:
         signer = SigningIdentity.from_msp_dir(spec.msp_dir, spec.mspid)
         make = envelope_maker(signer, spec.channel, spec.size)
         result.envelope_bytes = len(make())
-        creds = tls.ClientTls.load([Path(spec.tls_ca)]).credentials()
+        tls_dir = Path(spec.tls_dir)
+        creds = tls.ClientTls.load(
+            [Path(spec.tls_ca)], tls_dir / "client.crt", tls_dir / "client.key"
+        ).credentials()
         with grpc.secure_channel(spec.address, creds, options=tls.channel_options()) as ch:
             grpc.channel_ready_future(ch).result(timeout=30)
             call = ch.stream_stream(
@@ -393,12 +399,14 @@ def _worker(spec: WorkerSpec, go: MpEvent, start_at: Any, out: Any) -> None:
 class _Deliverer:
     """Reads blocks from 1 on, stamping each envelope's signature with its arrival."""
 
-    def __init__(self, address: str, tls_ca: Path, signer: SigningIdentity) -> None:
+    def __init__(self, address: str, tls_ca: Path, tls_dir: Path, signer: SigningIdentity) -> None:
         self.delivered: dict[bytes, float] = {}
         self.blocks = 0
         self.error = ""
         self._lock = threading.Lock()
-        creds = tls.ClientTls.load([tls_ca]).credentials()
+        creds = tls.ClientTls.load(
+            [tls_ca], tls_dir / "client.crt", tls_dir / "client.key"
+        ).credentials()
         self._channel = grpc.secure_channel(address, creds, options=tls.channel_options())
         self._request = build_seek_envelope(CHANNEL, seek_info(1, None), signer)
         self._thread = threading.Thread(target=self._run, name="bench-deliver", daemon=True)
@@ -538,7 +546,8 @@ def run_orderer_bench(
         tls_ca = config_orgs / "orgs" / "orderer" / "tlsca" / "tlsca-cert.pem"
         user_msp = root / "crypto" / "orgs" / CLIENT_ORG / "users" / CLIENT_USER / "msp"
         signer = SigningIdentity.from_msp_dir(user_msp, CLIENT_MSPID)
-        deliverer = _Deliverer(follower.address, tls_ca, signer)
+        user_tls = user_msp.parent / "tls"
+        deliverer = _Deliverer(follower.address, tls_ca, user_tls, signer)
         deliverer.start()
 
         ctx = mp.get_context("spawn")
@@ -555,6 +564,7 @@ def run_orderer_bench(
                 index=i,
                 address=targets[i].address,
                 tls_ca=str(tls_ca),
+                tls_dir=str(user_tls),
                 msp_dir=str(user_msp),
                 mspid=CLIENT_MSPID,
                 channel=CHANNEL,

@@ -96,6 +96,16 @@ def test_inconsistent_options_are_rejected(material: dict[str, Path]) -> None:
         tls.ClientTls.load([])
 
 
+def test_a_connection_attempt_may_take_longer_than_the_reconnect_backoff() -> None:
+    """gRPC bounds each connection attempt by `grpc.min_reconnect_backoff_ms`: a short
+    value there made TLS handshakes on a loaded machine time out again and again."""
+    client = dict(tls.channel_options())
+    assert client["grpc.min_reconnect_backoff_ms"] == tls.CONNECT_TIMEOUT_MS >= 10_000
+    assert client["grpc.initial_reconnect_backoff_ms"] <= 1_000  # retries stay quick
+    short = dict(tls.channel_options(connect_timeout_ms=3_000))
+    assert short["grpc.min_reconnect_backoff_ms"] == 3_000
+
+
 def test_options_carry_limits_and_name_override() -> None:
     server = dict(tls.server_options(1234))
     assert server["grpc.max_receive_message_length"] == 1234

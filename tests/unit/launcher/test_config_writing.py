@@ -60,6 +60,33 @@ def test_orderer_configs_load_and_point_at_real_files(
         ]
 
 
+def test_orderer_configs_require_client_tls_on_the_public_port(
+    prepared: tuple[NetworkLayout, NetworkConfig],
+) -> None:
+    """The public port trusts the orderer org's and every member org's TLS CA; the
+    cluster port stays with the orderer orgs' CAs only."""
+    layout, config = prepared
+    orgs = layout.crypto / "orgs"
+    for node in node_specs(config):
+        if node.role is not NodeRole.ORDERER:
+            continue
+        loaded = OrdererConfig.load(layout.config_path(node))
+        assert loaded.tls is not None
+        assert loaded.tls.client_auth_required
+        public = {p.resolve() for p in loaded.tls.public_roots}
+        trade = config.channel("trade")
+        expected = {
+            (orgs / config.org_by_mspid(m).name / "tlsca" / "tlsca-cert.pem").resolve()
+            for m in (*trade.orgs, *trade.orderer_orgs)
+        }
+        assert len(expected) == len(config.orgs)
+        assert public == expected
+        cluster = {p.resolve() for p in loaded.tls.client_root_cas}
+        assert cluster == {(orgs / "orderer" / "tlsca" / "tlsca-cert.pem").resolve()}
+        for path in public:
+            assert path.is_file(), path
+
+
 def test_peer_configs_load_and_require_client_tls(
     prepared: tuple[NetworkLayout, NetworkConfig],
 ) -> None:

@@ -58,6 +58,13 @@ def test_config_resolves_relative_paths_and_checks_fields(tmp_path: Path) -> Non
     assert config.data_dir == Path("/var/data")
     assert config.tls is not None
     assert config.tls.client_root_cas == (tmp_path / "ca.pem",)
+    assert config.tls.public_roots == config.tls.client_root_cas  # when not given
+    tls_raw = {"cert": "c", "key": "k", "root_cas": ["ca.pem"], "public_client_root_cas": ["m.pem"]}
+    raw = yaml.safe_load(file.read_text()) | {"tls": tls_raw}
+    loaded = OrdererConfig.from_dict(raw, tmp_path).tls
+    assert loaded is not None
+    assert loaded.public_roots == (tmp_path / "m.pem",)
+    assert loaded.client_root_cas == (tmp_path / "ca.pem",)
     assert config.broadcast_ack == "commit"  # the default: acks survive a leader crash
     with pytest.raises(OrdererConfigError, match="listen_address"):
         OrdererConfig.from_dict({"name": "o", "mspid": "M", "msp_dir": "m"}, tmp_path)
