@@ -1,4 +1,5 @@
-"""`scf bench`: benchmarks against a local network this command starts and stops."""
+"""`scf bench`: benchmarks — `run` (the default with `--workload`) and `voucher` against a
+running network, `orderer` against an ordering service it starts and stops."""
 
 from __future__ import annotations
 
@@ -6,13 +7,18 @@ import json
 import os
 import platform
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
 from client.bench.orderer import BenchError, BenchOptions, BenchReport, run_orderer_bench
+from client.bench.plot import plot_timeline
+from client.bench.runner import BenchConfig, run_bench
 from client.bench.voucher import voucher_command
+from client.bench.workloads import MAX_IN_FLIGHT, WORKLOADS, FixedLoad, FixedRate, RateControl
 from common.errors import ScfError
 
 
@@ -21,9 +27,240 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-@click.group(name="bench")
-def bench_group() -> None:
-    """Benchmarks (each starts its own nodes as processes and stops them)."""
+def _run_options(f: Callable[..., None]) -> Callable[..., None]:
+    """The `scf bench run` options, shared by the group (so `run` is the default)."""
+    options = [
+        click.option(
+            "--profile",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=Path(".scf/net/connection.yaml"),
+            show_default=True,
+            help="Connection profile of a running network; node PIDs are read from "
+            "its folder (nodes/*/pid).",
+        ),
+        click.option(
+            "--workload",
+            type=click.Choice(list(WORKLOADS)),
+            help="What to send (the group runs it when given).",
+        ),
+        click.option(
+            "--value-size",
+            type=click.IntRange(min=1),
+            default=100,
+            show_default=True,
+            help="Bytes per value (blind-write, read-modify-write).",
+        ),
+        click.option("--rate", type=click.FloatRange(min=0.1), help="Fixed rate, tx/s in all."),
+        click.option(
+            "--inflight",
+            type=click.IntRange(min=1),
+            help="Fixed load: outstanding transactions in all (default 32).",
+        ),
+        click.option(
+            "--max",
+            "max_rate",
+            is_flag=True,
+            help=f"Saturate: fixed load of {MAX_IN_FLIGHT} in flight.",
+        ),
+        click.option("--duration", type=click.FloatRange(min=1), help="Measured seconds."),
+        click.option("--tx-count", type=click.IntRange(min=1), help="Or: transactions in all."),
+        click.option(
+            "--warmup",
+            type=click.FloatRange(min=0),
+            default=5.0,
+            show_default=True,
+            help="Seconds of load before the measured window (duration mode).",
+        ),
+        click.option(
+            "--clients",
+            type=click.IntRange(min=1),
+            default=4,
+            show_default=True,
+            help="Client processes, each with its own gateway connection.",
+        ),
+        click.option(
+            "--client",
+            "client_kind",
+            type=click.Choice(["python", "node"]),
+            default="python",
+            show_default=True,
+            help="python: this SDK; node: @hyperledger/fabric-gateway "
+            "(bench/fabric-gateway-blind-write.mjs; blind-write, fixed load).",
+        ),
+        click.option(
+            "--json",
+            "json_out",
+            is_flag=False,
+            flag_value="-",
+            default=None,
+            help="Write the figures as JSON to FILE (`--json` alone: to stdout, "
+            "instead of the table).",
+            metavar="[FILE]",
+        ),
+        click.option(
+            "--plot",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="PNG of throughput and latency over time.",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@click.group(name="bench", invoke_without_command=True)
+@_run_options
+@click.pass_context
+def bench_group(ctx: click.Context, /, **kwargs: Any) -> None:
+    """Benchmarks. With --workload: a Caliper-style round against a running network
+    (same as `scf bench run`). `orderer` starts its own nodes; `voucher` and `run`
+    use a running network's connection profile."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if kwargs["workload"] is None:
+        click.echo(ctx.get_help())
+        return
+    _run(**kwargs)
+
+
+@bench_group.command(name="run")
+@_run_options
+def run_command(**kwargs: Any) -> None:
+    """A Caliper-style round against a running network: submitted, succeeded, failed
+    by code, throughput, latency and each node's CPU/RSS (docs/performance.md)."""
+    if kwargs["workload"] is None:
+        raise click.UsageError("give --workload")
+    _run(**kwargs)
+
+
+def _run(
+    *,
+    profile: Path,
+    workload: str,
+    value_size: int,
+    rate: float | None,
+    inflight: int | None,
+    max_rate: bool,
+    duration: float | None,
+    tx_count: int | None,
+    warmup: float,
+    clients: int,
+    client_kind: str,
+    json_out: str | None,
+    plot: Path | None,
+) -> None:
+    if sum(x is not None and x is not False for x in (rate, inflight, max_rate or None)) > 1:
+        raise click.UsageError("give one of --rate, --inflight, --max")
+    if duration is not None and tx_count is not None:
+        raise click.UsageError("give --duration or --tx-count, not both")
+    control: RateControl
+    if rate is not None:
+        control = FixedRate(rate)
+    else:
+        control = FixedLoad(MAX_IN_FLIGHT if max_rate else inflight or 32)
+    if client_kind == "node" and clients == 4 and inflight is None and not max_rate:
+        clients = 1
+        control = FixedLoad(50)
+    try:
+        config = BenchConfig(
+            profile=profile,
+            workload=workload,
+            control=control,
+            clients=clients,
+            duration_s=(duration or 30.0) if tx_count is None else None,
+            tx_count=tx_count,
+            warmup_s=warmup if tx_count is None else 0.0,
+            value_size=value_size,
+            client=client_kind,
+        )
+
+        def progress(message: str) -> None:
+            click.echo(f"· {message}", err=True)
+
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            result = run_bench(config, progress)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    except KeyboardInterrupt:
+        raise click.ClickException("interrupted; the load clients are stopped") from None
+    except ScfError as exc:
+        raise click.ClickException(str(exc)) from None
+    data = {"machine_description": _machine(), **result.as_dict()}
+    if plot is not None:
+        plot_timeline(data, plot)
+    if json_out == "-":
+        click.echo(json.dumps(data, indent=2))
+        return
+    if json_out is not None:
+        Path(json_out).write_text(json.dumps(data, indent=2) + "\n")
+    click.echo(render_result(data))
+
+
+def render_result(data: dict[str, Any]) -> str:
+    """The printed table of a `scf bench run` result (its JSON form)."""
+    c = data["config"]
+    rc = c["rate_control"]
+    control = (
+        f"fixed rate {rc['rate']:g}/s"
+        if rc["kind"] == "fixed-rate"
+        else f"fixed load {rc['in_flight']} in flight"
+    )
+    bound = (
+        f"{c['duration_s']:g} s (+{c['warmup_s']:g} s warm-up)"
+        if c["duration_s"]
+        else (f"{c['tx_count']} tx")
+    )
+    lines = [
+        f"machine          {data['machine_description']}",
+        f"workload         {c['workload']} ({c['value_size']} B values), {control}, "
+        f"{c['clients']} {c['client']} clients, {bound}",
+        f"clients          {', '.join(data['clients'])}",
+    ]
+    if data["setup"]:
+        s = data["setup"]
+        lines.append(
+            f"set-up           {s['transactions']} tx ({s['roots']} roots: issue, accept, "
+            f"split) in {s['seconds']} s = {s['tx_s']} tx/s; {s['leaves']} leaves"
+        )
+    lines += [
+        f"submitted        {data['submitted']} (window {data['window_s']} s; "
+        f"{data['warmup_sent']} in warm-up)",
+        f"succeeded        {data['succeeded']}",
+        "failed           " + (", ".join(f"{k} {v}" for k, v in data["failed"].items()) or "0"),
+    ]
+    if data["first_failure"]:
+        lines.append(f"first failure    {data['first_failure']}")
+    if data["late_sends"]:
+        lines.append(f"late sends       {data['late_sends']} (the outstanding cap was reached)")
+    lines.append(f"throughput       {data['throughput_tx_s']} tx/s succeeded")
+    if data["latency_ms"]:
+        lines.append(
+            "latency          submit→commit "
+            + "  ".join(f"{k} {v:.0f} ms" for k, v in data["latency_ms"].items())
+        )
+    ph = data["phases_p50_ms"]
+    if ph.get("endorse") is not None:
+        lines.append(
+            f"phases p50       endorse {ph['endorse']} ms, submit {ph['submit']} ms, "
+            f"commit wait {ph['commit_wait']} ms"
+        )
+    lines.append(
+        "processes        name                          CPU%   ms/tx   RSS start→end (peak) MB"
+    )
+    for n in data["nodes"] + data["load_clients"]:
+        per_tx = "-" if n["cpu_ms_per_tx"] is None else f"{n['cpu_ms_per_tx']:.2f}"
+        lines.append(
+            f"{'':17}{n['name']:<29} {n['cpu_percent']:5.0f}  {per_tx:>6}   "
+            f"{n['rss_start_mb']:.0f}→{n['rss_end_mb']:.0f} ({n['rss_peak_mb']:.0f})"
+        )
+    m = data["machine"]
+    lines.append(
+        f"machine load     load avg (1 min) {m['load_avg_1m']}, machine CPU "
+        f"{m['machine_cpu_percent']}% of one core ({m['cpus']} cores), other processes "
+        f"{m['other_cpu_percent']}% of one core (figures are skewed when this is high)"
+    )
+    return "\n".join(lines)
 
 
 def _machine() -> str:
