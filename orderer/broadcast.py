@@ -11,7 +11,10 @@ refusal logged once with its reason and counted by reason:
    satisfies the channel's Writers policy                 else FORBIDDEN
 6. then the channel orders it: SUCCESS once in the leader's pending batch
    (a follower forwards to the leader and relays its answer); duplicate pending
-   txid → BAD_REQUEST; no leader → SERVICE_UNAVAILABLE.
+   txid → BAD_REQUEST; no leader → SERVICE_UNAVAILABLE. In ack-on-commit mode a
+   follower does not wait for the leader's answer before admitting the stream's
+   next envelope (`submit_async`): the forwards of one stream are pipelined, in
+   order, and the answers still go back in request order.
 
 The envelope bytes ordered are exactly the bytes received (the servicer is
 registered with an identity deserializer), so signatures stay verifiable.
@@ -60,6 +63,7 @@ class _Pending:
     channel: BroadcastChannel
     watch: Any
     txid: str
+    outcome: Any = None  # a `ForwardFuture` while the leader's answer is awaited
 
 
 class BroadcastChannels(Protocol):
@@ -200,6 +204,9 @@ class BroadcastHandler:
                 peer,
             )
         watcher = channel.watch(txid) if watch else None
+        submit_async = getattr(channel, "submit_async", None) if watch else None
+        if submit_async is not None:  # pipelined: the answer is awaited in order
+            return _Pending(channel, watcher, txid, submit_async(raw, txid))
         outcome = channel.submit(raw, txid)
         if outcome.status != common_pb2.SUCCESS:
             if watcher is not None:
@@ -209,6 +216,18 @@ class BroadcastHandler:
         if watcher is not None:
             return _Pending(channel, watcher, txid)
         return _SUCCESS
+
+    def _submitted(self, item: _Pending, peer: str) -> ab_pb2.BroadcastResponse | None:
+        """The refusal if the leader did not take `item` (None when it did)."""
+        if item.outcome is None:
+            return None
+        outcome: ForwardResult = item.outcome.result()
+        if outcome.status == common_pb2.SUCCESS:
+            return None
+        item.channel.unwatch(item.watch)
+        reason = _SUBMIT_REASONS.get(outcome.status, "other")
+        channel_id = item.channel.bundle.channel_id
+        return self._refuse(channel_id, reason, outcome.status, outcome.info, peer)
 
     def _writer_fast_path(self, bundle: ChannelBundle, env: ParsedEnvelope) -> bool:
         """True when `env`'s creator is a valid identity, its signature over the exact
@@ -267,6 +286,8 @@ class BroadcastHandler:
         while (item := admitted.get()) is not None:
             if isinstance(item, ab_pb2.BroadcastResponse):
                 yield item.SerializeToString()
+            elif (refused := self._submitted(item, peer)) is not None:
+                yield refused.SerializeToString()
             elif item.watch.wait(self._commit_timeout_s):
                 yield _SUCCESS_BYTES
             else:

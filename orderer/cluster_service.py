@@ -25,6 +25,7 @@ thread-safe and should not block for long (it delays that peer's later messages)
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -119,7 +120,10 @@ class AuthError(Exception):
         self.reason = reason
 
 
+@functools.lru_cache(maxsize=256)
 def _der(pem: bytes) -> bytes | None:
+    """DER of a PEM certificate (cached: the same few certificates come back on every
+    call; parsing one costs ≈ 0.1 ms)."""
     try:
         cert = x509.load_pem_x509_certificate(pem)
     except ValueError:
@@ -163,28 +167,65 @@ def _chains_to(cert: x509.Certificate, pems: Iterable[bytes]) -> bool:
     return False
 
 
-class _Authenticator:
-    """Per call: caches the verdict for each channel the client speaks for."""
+_MAX_CACHED_SENDERS = 1024
 
-    def __init__(self, lookup: ConsenterLookup, cert_pem: bytes | None) -> None:
+
+class _SenderCache:
+    """Verdicts shared by every call on the port: (client cert, channel, claimed id)
+    → (the channel's `Membership` they were reached under, the sender). A verdict
+    counts only while the channel's membership is that very object (a config update
+    replaces it), so a consenter removed from the channel is refused at once. Only
+    acceptances are cached; refusals are worked out (and logged) every time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._verdicts: dict[tuple[bytes, str, NodeId | None], tuple[Membership, NodeId]] = {}
+
+    def get(self, cert_pem: bytes, member: Membership, claimed: NodeId | None) -> NodeId | None:
+        with self._lock:
+            found = self._verdicts.get((cert_pem, member.channel, claimed))
+        if found is not None and found[0] is member:
+            return found[1]
+        return None
+
+    def put(
+        self, cert_pem: bytes, member: Membership, claimed: NodeId | None, sender: NodeId
+    ) -> None:
+        with self._lock:
+            if len(self._verdicts) >= _MAX_CACHED_SENDERS:
+                self._verdicts.clear()
+            self._verdicts[(cert_pem, member.channel, claimed)] = (member, sender)
+
+
+class _Authenticator:
+    """Per call: who the client (its TLS certificate) speaks as, per channel; the
+    verdicts are shared with the service's other calls through `cache`."""
+
+    def __init__(
+        self, lookup: ConsenterLookup, cert_pem: bytes | None, cache: _SenderCache | None = None
+    ) -> None:
         self._lookup = lookup
         self._cert_pem = cert_pem
-        self._cert_der = _der(cert_pem) if cert_pem else None
-        self._exact: dict[str, NodeId] = {}
+        self._cache = cache if cache is not None else _SenderCache()
 
     def sender(self, channel: str, claimed: NodeId | None) -> NodeId:
         """The consenter id the client speaks as on `channel`, or `AuthError`."""
-        found = self._exact.get(channel)
-        if found is not None:
-            return found
-        if self._cert_pem is None or self._cert_der is None:
+        if self._cert_pem is None:
             raise AuthError(grpc.StatusCode.UNAUTHENTICATED, "no TLS client certificate")
         member = self._lookup.membership(channel)
         if member is None:
             raise AuthError(grpc.StatusCode.PERMISSION_DENIED, f"unknown channel {channel!r}")
+        found = self._cache.get(self._cert_pem, member, None)
+        if found is None and claimed is not None:
+            found = self._cache.get(self._cert_pem, member, claimed)
+        if found is not None:
+            return found
+        cert_der = _der(self._cert_pem)
+        if cert_der is None:
+            raise AuthError(grpc.StatusCode.UNAUTHENTICATED, "unparseable TLS client certificate")
         for consenter in member.consenters:
-            if consenter.client_tls_cert and _der(consenter.client_tls_cert) == self._cert_der:
-                self._exact[channel] = NodeId(consenter.id)
+            if consenter.client_tls_cert and _der(consenter.client_tls_cert) == cert_der:
+                self._cache.put(self._cert_pem, member, None, NodeId(consenter.id))
                 return NodeId(consenter.id)
         if claimed is not None:
             named = next((c for c in member.consenters if c.id == claimed), None)
@@ -192,7 +233,9 @@ class _Authenticator:
                 roots = member.tls_roots.get(named.mspid, ())
                 cert = x509.load_pem_x509_certificate(self._cert_pem)
                 if _chains_to(cert, roots):
-                    return claimed  # not cached: a later request may claim another id
+                    # Keyed by the claim too: a later request may claim another id.
+                    self._cache.put(self._cert_pem, member, claimed, claimed)
+                    return claimed
         raise AuthError(
             grpc.StatusCode.PERMISSION_DENIED,
             f"TLS client certificate is not that of a consenter of channel {channel!r}",
@@ -207,10 +250,17 @@ class ClusterService(cluster_pb2_grpc.ClusterServicer):
         self._lookup = lookup
         self._logged: set[tuple[bytes, str, str]] = set()
         self._logged_lock = threading.Lock()
+        self._senders = _SenderCache()
 
     def _refuse(
         self, context: grpc.ServicerContext, cert_pem: bytes | None, channel: str, err: AuthError
     ) -> NoReturn:
+        self._log_refusal(context, cert_pem, channel, err)
+        context.abort(err.status, err.reason)
+
+    def _log_refusal(
+        self, context: grpc.ServicerContext, cert_pem: bytes | None, channel: str, err: AuthError
+    ) -> None:
         key = (cert_pem or b"", channel, err.reason)
         with self._logged_lock:
             first = key not in self._logged
@@ -224,13 +274,12 @@ class ClusterService(cluster_pb2_grpc.ClusterServicer):
                 _subject(cert_pem),
                 err.reason,
             )
-        context.abort(err.status, err.reason)
 
     def Step(
         self, request_iterator: Iterator[cluster_pb2.StepRequest], context: grpc.ServicerContext
     ) -> Iterator[cluster_pb2.StepResponse]:
         cert_pem = tls.peer_certificate_pem(context)
-        auth = _Authenticator(self._lookup, cert_pem)
+        auth = _Authenticator(self._lookup, cert_pem, self._senders)
         for request in request_iterator:
             channel = request.channel
             try:
@@ -267,7 +316,7 @@ class ClusterService(cluster_pb2_grpc.ClusterServicer):
         self, request: cluster_pb2.SubmitRequest, context: grpc.ServicerContext
     ) -> cluster_pb2.SubmitResponse:
         cert_pem = tls.peer_certificate_pem(context)
-        auth = _Authenticator(self._lookup, cert_pem)
+        auth = _Authenticator(self._lookup, cert_pem, self._senders)
         claimed = NodeId(request.sender) if request.sender else None
         try:
             sender = auth.sender(request.channel, claimed)
@@ -279,6 +328,42 @@ class ClusterService(cluster_pb2_grpc.ClusterServicer):
             log.exception("cluster: handler failed on a forwarded envelope of %s", request.channel)
             result = ForwardResult(common_pb2.INTERNAL_SERVER_ERROR, f"leader failed: {exc}")
         return cluster_pb2.SubmitResponse(status=result.status, info=result.info)
+
+    def SubmitStream(
+        self,
+        request_iterator: Iterator[cluster_pb2.SubmitBatchRequest],
+        context: grpc.ServicerContext,
+    ) -> Iterator[cluster_pb2.SubmitBatchResponse]:
+        """A follower's forwarding stream: each request's envelopes are handed to the
+        handler in order and answered with one status each, requests in order. A
+        request whose sender is refused is answered SERVICE_UNAVAILABLE for each of its
+        envelopes (logged once), without ending the stream the other channels use."""
+        cert_pem = tls.peer_certificate_pem(context)
+        auth = _Authenticator(self._lookup, cert_pem, self._senders)
+        for request in request_iterator:
+            channel = request.channel
+            claimed = NodeId(request.sender) if request.sender else None
+            try:
+                sender = auth.sender(channel, claimed)
+            except AuthError as err:
+                self._log_refusal(context, cert_pem, channel, err)
+                refused = cluster_pb2.SubmitResponse(
+                    status=common_pb2.SERVICE_UNAVAILABLE,
+                    info=f"the leader refused the forward: {err.reason}",
+                )
+                yield cluster_pb2.SubmitBatchResponse(results=[refused] * len(request.envelopes))
+                continue
+            results: list[cluster_pb2.SubmitResponse] = []
+            for envelope in request.envelopes:
+                try:
+                    result = self._handler.on_forwarded_envelope(channel, sender, envelope)
+                except Exception as exc:
+                    log.exception("cluster: handler failed on a forwarded envelope of %s", channel)
+                    result = ForwardResult(
+                        common_pb2.INTERNAL_SERVER_ERROR, f"leader failed: {exc}"
+                    )
+                results.append(cluster_pb2.SubmitResponse(status=result.status, info=result.info))
+            yield cluster_pb2.SubmitBatchResponse(results=results)
 
 
 def _subject(cert_pem: bytes | None) -> str:

@@ -16,7 +16,8 @@ from common.blockstore.leveldb import LevelBlockStore
 from common.config.bundle import ChannelBundle
 from orderer.cluster import ForwardResult
 from orderer.driver import CommitWatch, Driver
-from orderer.raft import Message, NodeId
+from orderer.raft import NO_NODE, Message, NodeId
+from orderer.transport import ForwardFuture
 from protos.common import common_pb2
 
 log = logging.getLogger("orderer.registrar")
@@ -37,6 +38,37 @@ class ChannelSupport:
 
     def submit(self, envelope: bytes, txid: str) -> ForwardResult:
         return self.driver.submit(envelope, txid)
+
+    def submit_async(self, envelope: bytes, txid: str) -> ForwardFuture:
+        """`submit` without waiting for a forward: ordered here when this node leads
+        (answered at once), else queued on the transport's forwarding stream to the
+        leader in call order, so one Broadcast stream keeps several envelopes in
+        flight. Falls back to `submit` when the transport cannot forward
+        asynchronously."""
+        result = self.driver.order(envelope, txid)
+        if result is not None:
+            return ForwardFuture.done(result)
+        driver = self.driver
+        leader = driver.status().leader
+        if leader == NO_NODE or leader == driver.options.node_id:
+            return ForwardFuture.done(
+                ForwardResult(common_pb2.SERVICE_UNAVAILABLE, "no Raft leader; retry")
+            )
+        forward_async = getattr(getattr(driver, "_transport", None), "forward_async", None)
+        if forward_async is None:
+            return ForwardFuture.done(driver.submit(envelope, txid))
+        try:
+            future: ForwardFuture = forward_async(
+                self.channel_id, leader, envelope, driver.options.forward_timeout_s
+            )
+        except Exception as exc:  # the transport's failure is the client's retry
+            log.warning("%s: forwarding to leader %d failed: %s", self.channel_id, leader, exc)
+            return ForwardFuture.done(
+                ForwardResult(
+                    common_pb2.SERVICE_UNAVAILABLE, f"cannot reach leader {leader}: {exc}"
+                )
+            )
+        return future
 
     def watch(self, txid: str) -> CommitWatch:
         return self.driver.watch(txid)

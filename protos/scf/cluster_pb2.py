@@ -24,17 +24,17 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18protos/scf/cluster.proto\x12\x03scf\"X\n\tRaftEntry\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\r\n\x05index\x18\x02 \x01(\x04\x12 \n\x04type\x18\x03 \x01(\x0e\x32\x12.scf.RaftEntryType\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"9\n\x0cRaftSnapshot\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\xfa\x01\n\x0bRaftMessage\x12\"\n\x04type\x18\x01 \x01(\x0e\x32\x14.scf.RaftMessageType\x12\n\n\x02to\x18\x02 \x01(\x04\x12\x11\n\tfrom_node\x18\x03 \x01(\x04\x12\x0c\n\x04term\x18\x04 \x01(\x04\x12\x10\n\x08log_term\x18\x05 \x01(\x04\x12\r\n\x05index\x18\x06 \x01(\x04\x12\x1f\n\x07\x65ntries\x18\x07 \x03(\x0b\x32\x0e.scf.RaftEntry\x12\x0e\n\x06\x63ommit\x18\x08 \x01(\x04\x12\x0e\n\x06reject\x18\t \x01(\x08\x12\x13\n\x0breject_hint\x18\n \x01(\x04\x12#\n\x08snapshot\x18\x0b \x01(\x0b\x32\x11.scf.RaftSnapshot\"B\n\x0bStepRequest\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\"\n\x08messages\x18\x02 \x03(\x0b\x32\x10.scf.RaftMessage\"\x0e\n\x0cStepResponse\"B\n\rSubmitRequest\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x10\n\x08\x65nvelope\x18\x02 \x01(\x0c\x12\x0e\n\x06sender\x18\x03 \x01(\x04\".\n\x0eSubmitResponse\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12\x0c\n\x04info\x18\x02 \x01(\t*\xdf\x01\n\x0fRaftMessageType\x12!\n\x1dRAFT_MESSAGE_TYPE_UNSPECIFIED\x10\x00\x12\x0c\n\x08RAFT_APP\x10\x01\x12\x11\n\rRAFT_APP_RESP\x10\x02\x12\r\n\tRAFT_VOTE\x10\x03\x12\x12\n\x0eRAFT_VOTE_RESP\x10\x04\x12\x11\n\rRAFT_PRE_VOTE\x10\x05\x12\x16\n\x12RAFT_PRE_VOTE_RESP\x10\x06\x12\x12\n\x0eRAFT_HEARTBEAT\x10\x07\x12\x17\n\x13RAFT_HEARTBEAT_RESP\x10\x08\x12\r\n\tRAFT_SNAP\x10\t*;\n\rRaftEntryType\x12\x15\n\x11RAFT_ENTRY_NORMAL\x10\x00\x12\x13\n\x0fRAFT_ENTRY_NOOP\x10\x01\x32m\n\x07\x43luster\x12/\n\x04Step\x12\x10.scf.StepRequest\x1a\x11.scf.StepResponse(\x01\x30\x01\x12\x31\n\x06Submit\x12\x12.scf.SubmitRequest\x1a\x13.scf.SubmitResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18protos/scf/cluster.proto\x12\x03scf\"X\n\tRaftEntry\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\r\n\x05index\x18\x02 \x01(\x04\x12 \n\x04type\x18\x03 \x01(\x0e\x32\x12.scf.RaftEntryType\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"9\n\x0cRaftSnapshot\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04term\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\xfa\x01\n\x0bRaftMessage\x12\"\n\x04type\x18\x01 \x01(\x0e\x32\x14.scf.RaftMessageType\x12\n\n\x02to\x18\x02 \x01(\x04\x12\x11\n\tfrom_node\x18\x03 \x01(\x04\x12\x0c\n\x04term\x18\x04 \x01(\x04\x12\x10\n\x08log_term\x18\x05 \x01(\x04\x12\r\n\x05index\x18\x06 \x01(\x04\x12\x1f\n\x07\x65ntries\x18\x07 \x03(\x0b\x32\x0e.scf.RaftEntry\x12\x0e\n\x06\x63ommit\x18\x08 \x01(\x04\x12\x0e\n\x06reject\x18\t \x01(\x08\x12\x13\n\x0breject_hint\x18\n \x01(\x04\x12#\n\x08snapshot\x18\x0b \x01(\x0b\x32\x11.scf.RaftSnapshot\"B\n\x0bStepRequest\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\"\n\x08messages\x18\x02 \x03(\x0b\x32\x10.scf.RaftMessage\"\x0e\n\x0cStepResponse\"B\n\rSubmitRequest\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x10\n\x08\x65nvelope\x18\x02 \x01(\x0c\x12\x0e\n\x06sender\x18\x03 \x01(\x04\".\n\x0eSubmitResponse\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12\x0c\n\x04info\x18\x02 \x01(\t\"H\n\x12SubmitBatchRequest\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x11\n\tenvelopes\x18\x02 \x03(\x0c\x12\x0e\n\x06sender\x18\x03 \x01(\x04\";\n\x13SubmitBatchResponse\x12$\n\x07results\x18\x01 \x03(\x0b\x32\x13.scf.SubmitResponse*\xdf\x01\n\x0fRaftMessageType\x12!\n\x1dRAFT_MESSAGE_TYPE_UNSPECIFIED\x10\x00\x12\x0c\n\x08RAFT_APP\x10\x01\x12\x11\n\rRAFT_APP_RESP\x10\x02\x12\r\n\tRAFT_VOTE\x10\x03\x12\x12\n\x0eRAFT_VOTE_RESP\x10\x04\x12\x11\n\rRAFT_PRE_VOTE\x10\x05\x12\x16\n\x12RAFT_PRE_VOTE_RESP\x10\x06\x12\x12\n\x0eRAFT_HEARTBEAT\x10\x07\x12\x17\n\x13RAFT_HEARTBEAT_RESP\x10\x08\x12\r\n\tRAFT_SNAP\x10\t*;\n\rRaftEntryType\x12\x15\n\x11RAFT_ENTRY_NORMAL\x10\x00\x12\x13\n\x0fRAFT_ENTRY_NOOP\x10\x01\x32\xb4\x01\n\x07\x43luster\x12/\n\x04Step\x12\x10.scf.StepRequest\x1a\x11.scf.StepResponse(\x01\x30\x01\x12\x31\n\x06Submit\x12\x12.scf.SubmitRequest\x1a\x13.scf.SubmitResponse\x12\x45\n\x0cSubmitStream\x12\x17.scf.SubmitBatchRequest\x1a\x18.scf.SubmitBatchResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.scf.cluster_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RAFTMESSAGETYPE']._serialized_start=636
-  _globals['_RAFTMESSAGETYPE']._serialized_end=859
-  _globals['_RAFTENTRYTYPE']._serialized_start=861
-  _globals['_RAFTENTRYTYPE']._serialized_end=920
+  _globals['_RAFTMESSAGETYPE']._serialized_start=771
+  _globals['_RAFTMESSAGETYPE']._serialized_end=994
+  _globals['_RAFTENTRYTYPE']._serialized_start=996
+  _globals['_RAFTENTRYTYPE']._serialized_end=1055
   _globals['_RAFTENTRY']._serialized_start=33
   _globals['_RAFTENTRY']._serialized_end=121
   _globals['_RAFTSNAPSHOT']._serialized_start=123
@@ -49,6 +49,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITREQUEST']._serialized_end=585
   _globals['_SUBMITRESPONSE']._serialized_start=587
   _globals['_SUBMITRESPONSE']._serialized_end=633
-  _globals['_CLUSTER']._serialized_start=922
-  _globals['_CLUSTER']._serialized_end=1031
+  _globals['_SUBMITBATCHREQUEST']._serialized_start=635
+  _globals['_SUBMITBATCHREQUEST']._serialized_end=707
+  _globals['_SUBMITBATCHRESPONSE']._serialized_start=709
+  _globals['_SUBMITBATCHRESPONSE']._serialized_end=768
+  _globals['_CLUSTER']._serialized_start=1058
+  _globals['_CLUSTER']._serialized_end=1238
 # @@protoc_insertion_point(module_scope)

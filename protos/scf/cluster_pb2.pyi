@@ -114,3 +114,19 @@ class SubmitResponse(_message.Message):
     status: int
     info: str
     def __init__(self, status: _Optional[int] = ..., info: _Optional[str] = ...) -> None: ...
+
+class SubmitBatchRequest(_message.Message):
+    __slots__ = ("channel", "envelopes", "sender")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPES_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    envelopes: _containers.RepeatedScalarFieldContainer[bytes]
+    sender: int
+    def __init__(self, channel: _Optional[str] = ..., envelopes: _Optional[_Iterable[bytes]] = ..., sender: _Optional[int] = ...) -> None: ...
+
+class SubmitBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SubmitResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[SubmitResponse, _Mapping]]] = ...) -> None: ...

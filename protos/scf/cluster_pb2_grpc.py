@@ -44,6 +44,11 @@ class ClusterStub:
                 request_serializer=protos_dot_scf_dot_cluster__pb2.SubmitRequest.SerializeToString,
                 response_deserializer=protos_dot_scf_dot_cluster__pb2.SubmitResponse.FromString,
                 _registered_method=True)
+        self.SubmitStream = channel.stream_stream(
+                '/scf.Cluster/SubmitStream',
+                request_serializer=protos_dot_scf_dot_cluster__pb2.SubmitBatchRequest.SerializeToString,
+                response_deserializer=protos_dot_scf_dot_cluster__pb2.SubmitBatchResponse.FromString,
+                _registered_method=True)
 
 
 class ClusterServicer:
@@ -61,6 +66,14 @@ class ClusterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitStream(self, request_iterator, context):
+        """A follower's long-lived forwarding stream to the leader: batches of envelopes
+        out, one batch of answers back per request, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClusterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +86,11 @@ def add_ClusterServicer_to_server(servicer, server):
                     servicer.Submit,
                     request_deserializer=protos_dot_scf_dot_cluster__pb2.SubmitRequest.FromString,
                     response_serializer=protos_dot_scf_dot_cluster__pb2.SubmitResponse.SerializeToString,
+            ),
+            'SubmitStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.SubmitStream,
+                    request_deserializer=protos_dot_scf_dot_cluster__pb2.SubmitBatchRequest.FromString,
+                    response_serializer=protos_dot_scf_dot_cluster__pb2.SubmitBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +147,33 @@ class Cluster:
             '/scf.Cluster/Submit',
             protos_dot_scf_dot_cluster__pb2.SubmitRequest.SerializeToString,
             protos_dot_scf_dot_cluster__pb2.SubmitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/scf.Cluster/SubmitStream',
+            protos_dot_scf_dot_cluster__pb2.SubmitBatchRequest.SerializeToString,
+            protos_dot_scf_dot_cluster__pb2.SubmitBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

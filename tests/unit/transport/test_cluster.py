@@ -304,3 +304,37 @@ def test_close_does_not_wait_out_a_connect_attempt(cluster: Cluster) -> None:
         started = time.monotonic()
         transport.close()
         assert time.monotonic() - started < 5.0
+
+
+def test_forwards_are_pipelined_in_order_with_one_answer_each(cluster: Cluster) -> None:
+    envelopes = [f"envelope-{i}".encode() for i in range(300)]
+    futures = [cluster.transport1.forward_async(CHANNEL, NodeId(2), e, 5.0) for e in envelopes]
+    assert [f.result() for f in futures] == [ForwardResult(200, "queued")] * len(envelopes)
+    assert cluster.handler2.forwarded == [(CHANNEL, NodeId(1), e) for e in envelopes]
+
+
+def test_submit_stream_answers_each_envelope_of_a_batch_in_order(cluster: Cluster) -> None:
+    stub = cluster.raw_stub(cluster.pki.client_tls(cluster.tls1))
+    requests = [
+        cluster_pb2.SubmitBatchRequest(channel=CHANNEL, envelopes=[b"a", b"b", b"c"]),
+        cluster_pb2.SubmitBatchRequest(channel="secret", envelopes=[b"d", b"e"]),
+        cluster_pb2.SubmitBatchRequest(channel=CHANNEL, envelopes=[b"f"]),
+    ]
+    responses = list(stub.SubmitStream(iter(requests), timeout=5))
+    assert [[r.status for r in batch.results] for batch in responses] == [
+        [200, 200, 200],
+        [503, 503],  # a refused channel does not end the stream of the others
+        [200],
+    ]
+    assert "unknown channel" in responses[1].results[0].info
+    assert [e for _, _, e in cluster.handler2.forwarded] == [b"a", b"b", b"c", b"f"]
+
+
+def test_a_cached_sender_is_refused_once_removed_from_the_channel(cluster: Cluster) -> None:
+    assert cluster.transport1.forward(CHANNEL, NodeId(2), b"before", 5.0).status == 200
+    cluster.membership2.update(
+        CHANNEL, cluster.consenters[1:], {ORDERER_MSP: (cluster.pki.ca_pem,)}
+    )
+    refused = cluster.transport1.forward(CHANNEL, NodeId(2), b"after", 5.0)
+    assert refused.status == 503
+    assert cluster.handler2.forwarded == [(CHANNEL, NodeId(1), b"before")]
