@@ -18,6 +18,7 @@ histograms):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -85,16 +86,39 @@ class PeerMetrics:
             ["channel"],
             registry=self.registry,
         )
+        # Labelled children bound once (a `labels()` look-up hashes and validates the
+        # label values under a lock): per-transaction and per-block paths use these.
+        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    def _child(self, name: str, metric: Any, *values: str) -> Any:
+        key = (name, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children.setdefault(key, metric.labels(*values))
+        return child
+
+    def endorsed(self, status: int, seconds: float) -> None:
+        """Record one ProcessProposal's latency under its response status."""
+        self._child("endorse", self.endorse_latency, str(status)).observe(seconds)
 
     def block_committed(
         self, channel: str, height: int, codes: Sequence[int], seconds: float
     ) -> None:
         """Record one committed block: new `height`, its tx codes, its latency."""
-        self.ledger_height.labels(channel).set(height)
-        self.blocks_committed.labels(channel).inc()
-        self.commit_latency.labels(channel).observe(seconds)
+        self._child("height", self.ledger_height, channel).set(height)
+        self._child("blocks", self.blocks_committed, channel).inc()
+        self._child("commit", self.commit_latency, channel).observe(seconds)
         counts: dict[int, int] = {}
         for code in codes:
             counts[code] = counts.get(code, 0) + 1
         for code, n in counts.items():
-            self.transactions_validated.labels(channel, code_name(code)).inc(n)
+            self._validated(channel, code).inc(n)
+
+    def _validated(self, channel: str, code: int) -> Any:
+        key = ("validated", (channel, str(code)))
+        child = self._children.get(key)
+        if child is None:  # the code's name is looked up once per (channel, code)
+            child = self._children.setdefault(
+                key, self.transactions_validated.labels(channel, code_name(code))
+            )
+        return child

@@ -36,9 +36,7 @@ class TimedEndorser:
     ) -> proposal_response_pb2.ProposalResponse:
         started = time.perf_counter()
         response = self._inner.process_proposal(signed, min_height)
-        self._metrics.endorse_latency.labels(str(response.response.status)).observe(
-            time.perf_counter() - started
-        )
+        self._metrics.endorsed(response.response.status, time.perf_counter() - started)
         return response
 
 

@@ -41,6 +41,7 @@ from common.policies.model import (
     principals,
     signed_by,
 )
+from common.policies.outcome import OutcomeCache, policy_principals
 from common.policies.parser import parse_implicit_meta, parse_policy, parse_signature_policy
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "ImplicitMetaPolicy",
     "MetaRule",
     "NOutOf",
+    "OutcomeCache",
     "Policy",
     "PolicyCache",
     "PolicyError",
@@ -75,6 +77,7 @@ __all__ = [
     "parse_implicit_meta",
     "parse_policy",
     "parse_signature_policy",
+    "policy_principals",
     "principals",
     "signed_by",
 ]

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -386,7 +386,19 @@ def _assign(
     return chosen
 
 
-def _evaluate_signature(policy: SignaturePolicy, pool: _Pool) -> tuple[bool, str]:
+# An outcome with its reason built only on demand: reasons name the policy (its
+# canonical text) and the signers, and building them is not free. An implicit-meta
+# policy may be satisfied although some of its children are not (`ANY Writers` over
+# several orgs), so the children's reasons are built only if the whole policy fails.
+_Reason = Callable[[], str]
+_Outcome = tuple[bool, _Reason]
+
+
+def _no_reason() -> str:
+    return ""
+
+
+def _evaluate_signature(policy: SignaturePolicy, pool: _Pool) -> _Outcome:
     compiled = _compile(policy)
     classes: dict[tuple[str, str], list[_Signer]] = {}
     for signer in pool.signers:
@@ -400,18 +412,19 @@ def _evaluate_signature(policy: SignaturePolicy, pool: _Pool) -> tuple[bool, str
         good = {k: sum(1 for s in ss if s.valid) for k, ss in live.items()}
         # Satisfiable by identities already verified (within this evaluation)? Done.
         if any(good.values()) and _Search(compiled, good).run() is not None:
-            return True, ""
+            return True, _no_reason
         demand = _Search(compiled, {k: len(ss) for k, ss in live.items()}).run()
         if demand is None:
-            return False, _unsatisfied(policy, pool, compiled.principals, live)
+            seen = [s for s in pool.signers if s.valid is not False]  # as of now
+            return False, functools.partial(_unsatisfied, policy, seen, compiled.principals, live)
         if all(pool.verify(s) for s in _assign(compiled, demand, live)):
-            return True, ""
+            return True, _no_reason
     raise PolicyError("policy solver made no progress", code="POLICY_INTERNAL")
 
 
 def _unsatisfied(
     policy: SignaturePolicy,
-    pool: _Pool,
+    signers: Sequence[_Signer],
     wanted: Sequence[Principal],
     live: Mapping[tuple[str, str], list[_Signer]],
 ) -> str:
@@ -420,16 +433,14 @@ def _unsatisfied(
         why = "no valid signature from " + ", ".join(f"'{p}'" for p in missing)
     else:
         why = "not enough distinct valid signers (an identity counts at most once)"
-    seen = sorted(
-        f"{s.identity.mspid}.{s.identity.role}" for s in pool.signers if s.valid is not False
-    )
+    seen = sorted(f"{s.identity.mspid}.{s.identity.role}" for s in signers)
     return f"policy {policy} not satisfied: {why}; signers: {', '.join(seen) or 'none'}"
 
 
 # ---------------------------------------------------------------------- implicit meta
 
 
-def _evaluate_node(node: Evaluable, pool: _Pool) -> tuple[bool, str]:
+def _evaluate_node(node: Evaluable, pool: _Pool) -> _Outcome:
     if isinstance(node, SignedBy | NOutOf):
         return _evaluate_signature(node, pool)
     if isinstance(node, BoundImplicitMeta):
@@ -439,14 +450,17 @@ def _evaluate_node(node: Evaluable, pool: _Pool) -> tuple[bool, str]:
     )
 
 
-def _evaluate_meta(bound: BoundImplicitMeta, pool: _Pool) -> tuple[bool, str]:
+def _evaluate_meta(bound: BoundImplicitMeta, pool: _Pool) -> _Outcome:
     names = sorted(bound.sub_policies)
     total = len(names)
     if total == 0:
-        return False, f"policy {bound} not satisfied: no {bound.policy.sub_policy} sub-policies"
+        return (
+            False,
+            lambda: f"policy {bound} not satisfied: no {bound.policy.sub_policy} sub-policies",
+        )
     need = bound.policy.rule.threshold(total)
     satisfied = 0
-    failures: list[str] = []
+    failures: list[tuple[str, _Reason]] = []
     for i, name in enumerate(names):
         # Stop as soon as the outcome is decided: saves verifying signatures.
         if satisfied >= need or satisfied + (total - i) < need:
@@ -455,12 +469,16 @@ def _evaluate_meta(bound: BoundImplicitMeta, pool: _Pool) -> tuple[bool, str]:
         if ok:
             satisfied += 1
         else:
-            failures.append(f"{name}: {reason}")
+            failures.append((name, reason))
     if satisfied >= need:
-        return True, ""
-    return False, (
-        f"policy {bound} not satisfied: {need} of {total} {bound.policy.sub_policy} "
-        f"sub-policies required, {satisfied} satisfied [{'; '.join(failures)}]"
+        return True, _no_reason
+    return (
+        False,
+        lambda: (
+            f"policy {bound} not satisfied: {need} of {total} {bound.policy.sub_policy} "
+            f"sub-policies required, {satisfied} satisfied "
+            f"[{'; '.join(f'{name}: {why()}' for name, why in failures)}]"
+        ),
     )
 
 
@@ -491,11 +509,14 @@ def evaluate(
     else:
         node = policy
     pool = _Pool(signed_data, deserializer)
-    ok, reason = _evaluate_node(node, pool)
+    ok, why = _evaluate_node(node, pool)
     rejected = tuple(sorted(pool.rejected, key=lambda r: r.index))
-    if not ok and rejected:
+    if ok:
+        return EvaluationResult(True, "", rejected)
+    reason = why()
+    if rejected:
         reason += "; rejected: " + "; ".join(str(r) for r in rejected)
-    return EvaluationResult(ok, reason, rejected)
+    return EvaluationResult(False, reason, rejected)
 
 
 def evaluate_or_raise(

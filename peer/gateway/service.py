@@ -432,6 +432,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
     def _check_reader(
         self, bundle: ChannelBundle, identity: bytes, data: bytes, sig: bytes
     ) -> None:
+        # The request's signature is verified on every call, over the exact bytes;
+        # what the bundle caches (`OutcomeCache`) is only the Readers outcome for the
+        # signer's (MSP id, role), so the policy tree is walked once per bundle.
         result = bundle.evaluate(READERS, [SignedData(identity, data, sig)])
         if not result.satisfied:
             raise GatewayError(

@@ -5,10 +5,13 @@ For each transaction (`SignatureJob`), in this order:
 
 1. the creator deserializes to a valid identity of the channel's MSPs and its
    signature over the exact envelope payload verifies      → else BAD_CREATOR_SIGNATURE;
-2. the creator satisfies the channel's `Writers` policy     → else ENDORSEMENT_POLICY_FAILURE;
+2. the creator satisfies the channel's `Writers` policy     → else ENDORSEMENT_POLICY_FAILURE
+   (outcome cached per (MSP id, role) for the bundle: `ChannelBundle.evaluate_verified`);
 3. the endorsements — each a signature over `proposal_response_payload ‖ endorser`,
    every one over the same payload bytes by construction — satisfy the chaincode's
-   endorsement policy                                       → else ENDORSEMENT_POLICY_FAILURE.
+   endorsement policy                                       → else ENDORSEMENT_POLICY_FAILURE
+   (every relevant endorsement verified per transaction; the policy-tree walk is
+   cached per (policy, verified signer classes): `common.policies.OutcomeCache`).
 
 Step 2 re-does the orderer's Broadcast check (Fabric leaves it to the orderer): a
 Reader that is not a Writer, such as the regulator, cannot get a transaction
@@ -37,12 +40,7 @@ from typing import Protocol
 from common.config.bundle import ChannelBundle
 from common.config.channel import WRITERS, ChannelConfig
 from common.errors import ScfError
-from common.policies import (
-    BoundImplicitMeta,
-    Policy,
-    SignedData,
-    evaluate,
-)
+from common.policies import BoundImplicitMeta, Policy, SignedData
 from protos.peer import transaction_pb2
 from protos.scf import config_pb2
 
@@ -105,7 +103,9 @@ class SignatureChecker:
             policy = self._endorsement_policy(job.chaincode)
         except ScfError:
             return ENDORSEMENT_POLICY_FAILURE
-        if not evaluate(policy, endorsements, self._bundle.msp_manager).satisfied:
+        # Every relevant endorsement signature is verified over this transaction's
+        # bytes; the policy-tree walk is cached per set of verified signer classes.
+        if not self._bundle.evaluate_policy(policy, endorsements).satisfied:
             return ENDORSEMENT_POLICY_FAILURE
         return VALID
 

@@ -316,6 +316,21 @@ def test_commit_status_with_a_bad_signature_is_denied(node: Node) -> None:
     assert code_of(caught.value) is grpc.StatusCode.PERMISSION_DENIED
 
 
+def test_commit_status_reader_check_is_cached_but_signatures_are_not(node: Node) -> None:
+    """The Readers outcome is cached per signer class; a forged request from the
+    same identity right after an accepted one is still denied."""
+    world = node.world
+    tx_id = _submit(node, world.alice, "Put", {"key": "r", "value": "1"})
+    node.commit([node.orderers["orderer0:7050"].received[-1].SerializeToString()])
+    for _ in range(2):
+        assert node.stub.CommitStatus(_commit_status_request(world.alice, tx_id), timeout=10)
+    forged = _commit_status_request(world.alice, tx_id, forge_with=world.bob)
+    with pytest.raises(grpc.RpcError) as caught:
+        node.stub.CommitStatus(forged, timeout=10)
+    assert code_of(caught.value) is grpc.StatusCode.PERMISSION_DENIED
+    assert "signature verification failed" in message_of(caught.value)
+
+
 def test_commit_status_times_out_with_the_deadline(node: Node) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         node.stub.CommitStatus(_commit_status_request(node.world.alice, "never"), timeout=0.5)

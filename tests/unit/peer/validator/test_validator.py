@@ -117,6 +117,22 @@ def test_endorsements_not_satisfying_and_a_b(world: World, ledger: MemoryLedger)
     assert result == (codes.ENDORSEMENT_POLICY_FAILURE,) * 4
 
 
+def test_cached_policy_outcome_never_hides_a_bad_endorsement(
+    world: World, ledger: MemoryLedger
+) -> None:
+    """The endorsement policy's outcome is cached per verified signer classes, but
+    every endorsement is verified per transaction: a forged one between good ones
+    from the same endorser pair still fails."""
+    good = [_put(world, ledger, f"g{i}") for i in range(3)]
+    payload = common_pb2.Payload.FromString(common_pb2.Envelope.FromString(good[1]).payload)
+    tx = _with_endorsement_signature(payload, b"\x30\x06\x02\x01\x01\x02\x01\x01")
+    forged = txutil.sign_envelope(tx, world.alice).SerializeToString()
+    hits = world.bundle.outcomes.hits
+    result = _codes(world, ledger, [good[0], forged, good[2], good[1]])
+    assert result == (codes.VALID, codes.ENDORSEMENT_POLICY_FAILURE, codes.VALID, codes.VALID)
+    assert world.bundle.outcomes.hits > hits  # the tree walk was reused
+
+
 def _with_endorsement_signature(payload: common_pb2.Payload, signature: bytes) -> bytes:
     from protos.peer import transaction_pb2
 
