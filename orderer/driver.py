@@ -36,6 +36,7 @@ from common import block as blk
 from common.blockstore.base import tx_ids
 from common.blockstore.leveldb import LevelBlockStore
 from common.config.channel import ChannelConfig
+from common.crashpoints import crash_point
 from common.crypto import new_nonce
 from orderer.blockcutter import Accepted, Batch, BatchLimits, BlockCutter
 from orderer.cluster import ClusterTransport, ForwardResult
@@ -445,14 +446,25 @@ class Driver:
         node = self._node
         while node.has_ready():
             rd = node.ready()
+            writes = bool(rd.entries) or rd.hard_state is not None
+            if writes:
+                crash_point("raft.before_persist")
             self._storage.save(rd.hard_state, rd.entries, rd.snapshot)
+            if writes:
+                crash_point("raft.after_persist")
             if rd.messages:
                 self._transport.send(self.channel, rd.messages)
+            if rd.committed_entries:
+                crash_point("raft.after_send")
             if rd.snapshot is not None and not rd.snapshot.is_empty:
                 self._apply_snapshot(rd.snapshot)
             for entry in rd.committed_entries:
                 self._apply(entry)
+            if rd.committed_entries:
+                crash_point("raft.after_apply")
             node.advance(rd)
+            if rd.committed_entries:
+                crash_point("raft.after_advance")
             self._after_ready()
             self._maybe_snapshot()
 
@@ -503,7 +515,9 @@ class Driver:
             if number > height:
                 self._pull(height, number)
             if number >= self._store.height():
+                crash_point("orderer.before_append")
                 self._store.append(block)
+                crash_point("orderer.after_append")
                 self._block_appended(number, block)
         self._applied = entry.index
 

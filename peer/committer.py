@@ -30,6 +30,7 @@ from common.blockstore import TxLocation
 from common.config.bundle import ChannelBundle
 from common.config.channel import ChannelConfigError
 from common.config.genesis import config_from_block
+from common.crashpoints import crash_point
 from peer.ledger.types import TxWrites, VersionedValue
 from peer.validator.blockcheck import BlockRefused, verify_block
 from peer.validator.validator import BlockValidator, TxInfo
@@ -178,9 +179,12 @@ class Committer:
             verify_block(
                 block, self._bundle, expected_number=height, previous_hash=self._previous_hash
             )
+            crash_point("committer.before_validate")
             validated = self._validator.validate(block, self._ledger)
             txs, codes, writes = validated.txs, validated.codes, validated.writes
+            crash_point("committer.after_validate")
         commit_hash = self._ledger.commit(block, codes, writes)
+        crash_point("committer.after_commit")
         self._previous_hash = blk.header_hash(block.header)
         event = BlockCommitted(block, commit_hash, txs)
         with self._lock:

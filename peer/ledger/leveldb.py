@@ -25,6 +25,7 @@ import plyvel
 
 from chaincode.stub import KeyModification
 from common.blockstore import BlockStoreError, LevelBlockStore, TxLocation
+from common.crashpoints import crash_point
 from peer.ledger import codec
 from peer.ledger.types import (
     NO_COMMIT_HASH,
@@ -234,6 +235,7 @@ class LevelLedger:
                 self._blocks.append(block, extra=_ledger_writes(prepared))
             except BlockStoreError as exc:
                 raise LedgerError(str(exc), code=exc.code) from None
+            crash_point("ledger.after_write")
             self._savepoint = prepared.savepoint
             self._last_hash = prepared.commit_hash
             return prepared.commit_hash
@@ -254,5 +256,6 @@ def _ledger_writes(prepared: codec.PreparedCommit) -> Callable[[Any], None]:
             )
         raw.put(codec.commit_hash_key(prepared.block_num), prepared.commit_hash)
         raw.put(codec.SAVEPOINT_KEY, codec.encode_height(prepared.savepoint))
+        crash_point("ledger.batch_built")
 
     return extra
