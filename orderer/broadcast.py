@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import weakref
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -63,6 +63,7 @@ class _Pending:
     channel: BroadcastChannel
     watch: Any
     txid: str
+    deadline: float  # time.monotonic() by which its block must be committed
     outcome: Any = None  # a `ForwardFuture` while the leader's answer is awaited
 
 
@@ -111,8 +112,6 @@ def parse_envelope(raw: bytes) -> ParsedEnvelope:
 
 
 _SATISFIED = EvaluationResult(True, "")
-_WRITER_CACHE_SIZE = 4096
-"""Creators remembered per bundle as satisfying Writers (cleared when full)."""
 
 _SUCCESS = ab_pb2.BroadcastResponse(status=common_pb2.SUCCESS)
 _SUCCESS_BYTES = _SUCCESS.SerializeToString()
@@ -146,9 +145,6 @@ class BroadcastHandler:
         self._metrics = metrics
         self._ack_on_commit = ack_on_commit
         self._commit_timeout_s = commit_timeout_s
-        self._writers: weakref.WeakKeyDictionary[ChannelBundle, set[bytes]] = (
-            weakref.WeakKeyDictionary()
-        )
 
     def handle(self, raw: bytes, peer: str = "") -> ab_pb2.BroadcastResponse:
         """Admit one envelope (answer SUCCESS once it is pending at the leader)."""
@@ -206,7 +202,7 @@ class BroadcastHandler:
         watcher = channel.watch(txid) if watch else None
         submit_async = getattr(channel, "submit_async", None) if watch else None
         if submit_async is not None:  # pipelined: the answer is awaited in order
-            return _Pending(channel, watcher, txid, submit_async(raw, txid))
+            return _Pending(channel, watcher, txid, self._deadline(), submit_async(raw, txid))
         outcome = channel.submit(raw, txid)
         if outcome.status != common_pb2.SUCCESS:
             if watcher is not None:
@@ -214,8 +210,14 @@ class BroadcastHandler:
             reason = _SUBMIT_REASONS.get(outcome.status, "other")
             return self._refuse(channel_id, reason, outcome.status, outcome.info, peer)
         if watcher is not None:
-            return _Pending(channel, watcher, txid)
+            return _Pending(channel, watcher, txid, self._deadline())
         return _SUCCESS
+
+    def _deadline(self) -> float:
+        """Each envelope gets `commit_timeout_s` from its own admission: answers go
+        out in order, and an envelope lost with a dead leader must not delay the
+        answers of those behind it by another full timeout each."""
+        return time.monotonic() + self._commit_timeout_s
 
     def _submitted(self, item: _Pending, peer: str) -> ab_pb2.BroadcastResponse | None:
         """The refusal if the leader did not take `item` (None when it did)."""
@@ -232,8 +234,8 @@ class BroadcastHandler:
     def _writer_fast_path(self, bundle: ChannelBundle, env: ParsedEnvelope) -> bool:
         """True when `env`'s creator is a valid identity, its signature over the exact
         payload verifies, and that identity alone satisfies the channel's Writers
-        policy — the common case, checked without walking the policy tree again for an
-        identity already seen to satisfy it under this very bundle (config).
+        policy — the common case, whose policy outcome the bundle caches per
+        (policy, MSP, role), so the tree is not walked again for every envelope.
 
         The identity's validity (expiry, revocation under this config) and the
         signature are checked every time; only the policy outcome for a valid
@@ -245,15 +247,8 @@ class BroadcastHandler:
             identity.verify(env.payload, env.signature)
         except Exception:  # invalid identity or signature: the full path says why
             return False
-        writers = self._writers.setdefault(bundle, set())
-        if env.creator in writers:
-            return True
-        if not bundle.evaluate_verified("Writers", identity).satisfied:
-            return False
-        if len(writers) >= _WRITER_CACHE_SIZE:
-            writers.clear()
-        writers.add(env.creator)
-        return True
+        # The bundle caches this outcome per (policy, MSP, role).
+        return bundle.evaluate_verified("Writers", identity).satisfied
 
     def _refuse(
         self, channel: str, reason: str, status: int, info: str, peer: str
@@ -288,7 +283,7 @@ class BroadcastHandler:
                 yield item.SerializeToString()
             elif (refused := self._submitted(item, peer)) is not None:
                 yield refused.SerializeToString()
-            elif item.watch.wait(self._commit_timeout_s):
+            elif item.watch.wait(max(0.0, item.deadline - time.monotonic())):
                 yield _SUCCESS_BYTES
             else:
                 item.channel.unwatch(item.watch)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -246,3 +248,52 @@ def test_a_non_writer_stays_forbidden_after_writers_were_admitted(env: Env) -> N
     responses = env.broadcast(first, *refused)
     assert statuses(responses) == [common_pb2.SUCCESS, common_pb2.FORBIDDEN, common_pb2.FORBIDDEN]
     assert all("Writers" in r.info for r in responses[1:])
+
+
+class _Lost:
+    """The commit watch of an envelope lost with a dead leader: never fires."""
+
+    def wait(self, timeout_s: float) -> bool:
+        threading.Event().wait(timeout_s)
+        return False
+
+
+class _LosesFirst:
+    """A broadcast channel whose first `count` envelopes never commit."""
+
+    def __init__(self, inner: Any, count: int) -> None:
+        self._inner = inner
+        self._left = count
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def watch(self, txid: str) -> Any:
+        if self._left > 0:
+            self._left -= 1
+            return _Lost()
+        return self._inner.watch(txid)
+
+    def unwatch(self, watch: Any) -> None:
+        if not isinstance(watch, _Lost):
+            self._inner.unwatch(watch)
+
+
+def test_each_envelope_waits_for_its_commit_from_its_own_admission(env: Env) -> None:
+    """Two envelopes lost with a leader, one behind the other on a stream: both are
+    answered SERVICE_UNAVAILABLE about one timeout after they arrived, not the
+    second a full timeout after the first's answer."""
+    serving = next(n for n in env.cluster.nodes.values() if n.id != env.cluster.leader().id)
+    lossy = _LosesFirst(serving.registrar.broadcast_channel(CHANNEL), 2)
+
+    class Channels:
+        def broadcast_channel(self, channel_id: str) -> Any:
+            return lossy if channel_id == CHANNEL else None
+
+    handler = BroadcastHandler(Channels(), ack_on_commit=True, commit_timeout_s=1.0)
+    sent = [signed_envelope(CHANNEL, env.alice, f"lost{i}".encode()) for i in range(2)]
+    started = time.monotonic()
+    responses = [ab_pb2.BroadcastResponse.FromString(r) for r in handler.stream(sent)]
+    elapsed = time.monotonic() - started
+    assert statuses(responses) == [common_pb2.SERVICE_UNAVAILABLE] * 2
+    assert elapsed < 1.8  # waiting in series would take at least 2.0 s
