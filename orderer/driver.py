@@ -30,7 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from common import block as blk
 from common.blockstore.base import tx_ids
@@ -303,6 +303,15 @@ class Driver:
             return ForwardResult(
                 common_pb2.SERVICE_UNAVAILABLE, f"cannot reach leader {leader}: {exc}"
             )
+
+    def forward_async(self, envelope: bytes, leader: NodeId) -> Any | None:
+        """Queue `envelope` on the transport's forwarding stream to `leader` and
+        return its future (`.result() -> ForwardResult`); None when the transport
+        only forwards synchronously (use `submit` then)."""
+        forward = getattr(self._transport, "forward_async", None)
+        if forward is None:
+            return None
+        return forward(self.channel, leader, envelope, self.options.forward_timeout_s)
 
     def accept_forwarded(self, envelope: bytes) -> ForwardResult:
         """An envelope a follower forwarded (already verified by it): order it here,

@@ -54,13 +54,8 @@ class ChannelSupport:
             return ForwardFuture.done(
                 ForwardResult(common_pb2.SERVICE_UNAVAILABLE, "no Raft leader; retry")
             )
-        forward_async = getattr(getattr(driver, "_transport", None), "forward_async", None)
-        if forward_async is None:
-            return ForwardFuture.done(driver.submit(envelope, txid))
         try:
-            future: ForwardFuture = forward_async(
-                self.channel_id, leader, envelope, driver.options.forward_timeout_s
-            )
+            future: ForwardFuture | None = driver.forward_async(envelope, leader)
         except Exception as exc:  # the transport's failure is the client's retry
             log.warning("%s: forwarding to leader %d failed: %s", self.channel_id, leader, exc)
             return ForwardFuture.done(
@@ -68,6 +63,8 @@ class ChannelSupport:
                     common_pb2.SERVICE_UNAVAILABLE, f"cannot reach leader {leader}: {exc}"
                 )
             )
+        if future is None:
+            return ForwardFuture.done(driver.submit(envelope, txid))
         return future
 
     def watch(self, txid: str) -> CommitWatch:
