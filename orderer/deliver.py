@@ -17,6 +17,7 @@ from typing import Protocol
 
 from common.config.bundle import ChannelBundle
 from common.policies import SignedData
+from common.seek import resolve_position
 from orderer.broadcast import EnvelopeError, ParsedEnvelope, parse_envelope
 from orderer.metrics import OrdererMetrics
 from protos.common import common_pb2
@@ -111,8 +112,8 @@ class DeliverHandler:
             )
             return
         height = channel.height()
-        start = _position(seek.start, height, default=height)
-        stop = _position(seek.stop, height, default=start)
+        start = resolve_position(seek.start, height, default=height)
+        stop = resolve_position(seek.stop, height, default=start)
         if start > stop:
             yield self._refuse(
                 channel_id,
@@ -163,16 +164,3 @@ def _is_signing_consenter(bundle: ChannelBundle, env: ParsedEnvelope) -> bool:
     except Exception:
         return False
     return True
-
-
-def _position(pos: ab_pb2.SeekPosition, height: int, *, default: int) -> int:
-    kind = pos.WhichOneof("Type")
-    if kind == "oldest":
-        return 0
-    if kind == "newest":
-        return max(height - 1, 0)
-    if kind == "specified":
-        return int(pos.specified.number)
-    if kind == "next_commit":
-        return height
-    return default

@@ -43,6 +43,7 @@ from common.config.bundle import ChannelBundle
 from common.config.channel import READERS
 from common.crypto import sha256
 from common.policies import SignedData
+from common.seek import resolve_position
 from peer.committer import BlockCommitted
 from protos.common import common_pb2
 from protos.orderer import ab_pb2
@@ -346,8 +347,8 @@ class DeliverService:
                 f"channel {channel_id}: Readers policy not satisfied: {result.reason}",
             )
         height = channel.ledger.height()
-        start = _position(info.start, height, default=height)
-        stop = _position(info.stop, height, default=start)
+        start = resolve_position(info.start, height, default=height)
+        stop = resolve_position(info.stop, height, default=start)
         if start > stop:
             raise DeliverRefused(common_pb2.BAD_REQUEST, f"start {start} is after stop {stop}")
         return _Seek(channel, start, stop, info.behavior == ab_pb2.SeekInfo.FAIL_IF_NOT_READY)
@@ -355,16 +356,3 @@ class DeliverService:
 
 def _identity(data: bytes) -> bytes:
     return data
-
-
-def _position(pos: ab_pb2.SeekPosition, height: int, *, default: int) -> int:
-    kind = pos.WhichOneof("Type")
-    if kind == "oldest":
-        return 0
-    if kind == "newest":
-        return max(height - 1, 0)
-    if kind == "specified":
-        return int(pos.specified.number)
-    if kind == "next_commit":
-        return height
-    return default
