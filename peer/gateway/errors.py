@@ -29,8 +29,9 @@ class EndpointError:
     message: str
 
     def detail(self) -> gateway_pb2.ErrorDetail:
+        """The ErrorDetail, its message bounded (see `GatewayError.to_status`)."""
         return gateway_pb2.ErrorDetail(
-            address=self.address, msp_id=self.msp_id, message=self.message
+            address=self.address, msp_id=self.msp_id, message=_bounded(self.message)
         )
 
     def __str__(self) -> str:
@@ -54,15 +55,31 @@ class GatewayError(ScfError):
         self.details = tuple(details)
 
     def to_status(self) -> grpc.Status:
+        """The status, its texts bounded: status message and details travel as HTTP/2
+        trailers, and a client drops trailers over its metadata limit (8 KiB by
+        default) as a transport error, losing the reason altogether."""
         packed = []
-        for endpoint in self.details:
+        for endpoint in self.details[:MAX_DETAILS]:
             item = any_pb2.Any()
             item.Pack(endpoint.detail())
             packed.append(item)
+        text = _bounded(self.message)
+        if len(self.details) > MAX_DETAILS:
+            text += f" (and {len(self.details) - MAX_DETAILS} more endpoints failed)"
         # grpc.StatusCode values are (int code, str name) pairs.
         code: int = self.status.value[0]
-        message = status_pb2.Status(code=code, message=self.message, details=packed)
+        message = status_pb2.Status(code=code, message=text, details=packed)
         return rpc_status.to_status(message)
+
+
+MAX_TEXT = 800
+"""Characters kept of a status message or an ErrorDetail message."""
+MAX_DETAILS = 4
+"""ErrorDetails sent at most (one per failing endpoint; more are counted)."""
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 14] + " … (truncated)"
 
 
 def abort(context: grpc.ServicerContext, error: GatewayError) -> NoReturn:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import select
 import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from common.grpclimits import HttpLimits
 from common.operations import OperationsServer
 
 
@@ -99,3 +102,23 @@ def test_stop_releases_the_port(registry: CollectorRegistry) -> None:
     ops.stop()  # idempotent
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))  # free again
+
+
+def test_connections_beyond_the_limit_are_answered_503() -> None:
+    limits = HttpLimits(max_connections=4, timeout_s=5.0)
+    with OperationsServer(CollectorRegistry(), limits=limits) as server:
+        socks = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(8)]
+        try:
+            refused = 0
+            pending = list(socks)
+            deadline = time.monotonic() + 10
+            while pending and refused < 4 and time.monotonic() < deadline:
+                ready, _, _ = select.select(pending, [], [], 0.5)
+                for s in ready:
+                    pending.remove(s)
+                    if s.recv(64).startswith(b"HTTP/1.1 503"):
+                        refused += 1
+            assert refused == 4
+        finally:
+            for s in socks:
+                s.close()

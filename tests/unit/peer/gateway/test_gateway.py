@@ -395,3 +395,21 @@ def test_chaincode_events_need_a_valid_signature(node: Node) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         next(call)
     assert code_of(caught.value) is grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_error_status_fits_in_a_clients_metadata_limit() -> None:
+    """A long reason (e.g. a policy evaluation naming every signer) is truncated, so
+    the status reaches the client instead of being dropped as oversize trailers."""
+    from peer.gateway.errors import MAX_DETAILS, EndpointError, GatewayError
+
+    reason = "Writers policy not satisfied: " + "x" * 20_000
+    error = GatewayError(
+        grpc.StatusCode.PERMISSION_DENIED,
+        reason,
+        [EndpointError(f"peer{i}:7051", "CoreMSP", reason) for i in range(10)],
+    )
+    status = error.to_status()
+    size = sum(len(k) + len(v) for k, v in status.trailing_metadata) + len(status.details)
+    assert size < 8192
+    assert status.details.startswith("Writers policy not satisfied")
+    assert f"and {10 - MAX_DETAILS} more" in status.details
