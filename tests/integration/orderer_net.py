@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -282,7 +283,10 @@ class Load:
                     for _ in range(5):
                         if self._stop.is_set():
                             return
-                        raws = [next(gen) for _ in range(20)]
+                        # The generator ends when the load is stopped mid-batch.
+                        raws = list(itertools.islice(gen, 20))
+                        if not raws:
+                            return
                         envs = [common_pb2.Envelope.FromString(r) for r in raws]
                         responses = list(stub.Broadcast(iter(envs), timeout=15))
                         for raw, resp in zip(raws, responses, strict=True):
