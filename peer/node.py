@@ -58,6 +58,7 @@ from peer.committer import CommitListener, Committer, TxStatusWaiters
 from peer.config import PeerConfig
 from peer.deliver import BlockNotifier, DeliverChannel, DeliverService
 from peer.deliver_client import DeliverClient
+from peer.endorser.batch import EndorserBatchServicer
 from peer.endorser.endorser import ChannelSupport, Endorser, EndorserServicer, ProposalProcessor
 from peer.ledger import LevelLedger, open_channel_ledger
 from peer.metrics import PeerMetrics
@@ -71,7 +72,7 @@ from peer.validator import BlockRefused, BlockValidator, ThreadExecutor
 from protos.common import common_pb2
 from protos.gateway import gateway_pb2_grpc
 from protos.peer import peer_pb2_grpc
-from protos.scf import regulator_pb2_grpc
+from protos.scf import batch_pb2_grpc, regulator_pb2_grpc
 
 __all__ = ["PeerNode"]
 
@@ -135,10 +136,11 @@ class PeerNode:
         self._server: PeerServer | None = None
         self._deliver_service: DeliverService | None = None
         self._gateway: gateway.GatewayServicer | None = None
+        self._gateway_batch: gateway.GatewayBatchServicer | None = None
         self._operations: OperationsServer | None = None
         self._pool_lock = threading.Lock()
         self._grpc_channels: dict[str, grpc.Channel] = {}
-        self._endorser_clients: dict[str, gateway.GrpcEndorserClient] = {}
+        self._endorser_clients: dict[str, gateway.CoalescingEndorserClient] = {}
         self._broadcasters: dict[str, gateway.GrpcBroadcastClient] = {}
         self._client_tls: tls.ClientTls | None = None
         self._local_endorser: ProposalProcessor | None = None
@@ -260,6 +262,10 @@ class PeerNode:
         peer_pb2_grpc.add_EndorserServicer_to_server(  # type: ignore[no-untyped-call]
             EndorserServicer(served), self._server.server
         )
+        # scf.EndorserBatch: other scfchain gateways' proposals, many per call.
+        batch_pb2_grpc.add_EndorserBatchServicer_to_server(  # type: ignore[no-untyped-call]
+            EndorserBatchServicer(served), self._server.server
+        )
         self._deliver_service = DeliverService(
             self._deliver_channels, time_window_s=cfg.delivery_time_window_s
         )
@@ -269,6 +275,11 @@ class PeerNode:
             servicer, self._server.server
         )
         self._gateway = servicer
+        batch = gateway.GatewayBatchServicer(servicer)  # scf.GatewayBatch, for our SDK
+        batch_pb2_grpc.add_GatewayBatchServicer_to_server(  # type: ignore[no-untyped-call]
+            batch, self._server.server
+        )
+        self._gateway_batch = batch
         self._start_regulator()
         self.port = self._server.start()
         for channel in self._channels.values():
@@ -378,6 +389,9 @@ class PeerNode:
         if self._server is not None:
             self._server.stop(1.0)
             self._server = None
+        if self._gateway_batch is not None:  # before the gateway its items run on
+            self._gateway_batch.close()
+            self._gateway_batch = None
         if self._gateway is not None:
             self._gateway.close()
             self._gateway = None
@@ -462,7 +476,11 @@ class PeerNode:
         with self._pool_lock:
             client = self._endorser_clients.get(address)
             if client is None:
-                client = gateway.GrpcEndorserClient(self._grpc_channel(address))
+                # Coalesces concurrent proposals to this peer into batch calls (one
+                # call's CPU for many); unary for a peer without the batch service.
+                client = gateway.CoalescingEndorserClient(
+                    self._grpc_channel(address), address=address
+                )
                 self._endorser_clients[address] = client
             return client
 

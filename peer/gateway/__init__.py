@@ -5,9 +5,16 @@ The node provides a `GatewaySupport` and registers `GatewayServicer` on its serv
 
     servicer = GatewayServicer(support)
     gateway_pb2_grpc.add_GatewayServicer_to_server(servicer, server)
+
+and, for our SDK, the batching extension `scf.GatewayBatch` over it:
+
+    batch = GatewayBatchServicer(servicer)
+    batch_pb2_grpc.add_GatewayBatchServicer_to_server(batch, server)
 """
 
+from peer.gateway.batch import GatewayBatchServicer
 from peer.gateway.clients import (
+    CoalescingEndorserClient,
     GrpcBroadcastClient,
     GrpcEndorserClient,
     endorsing_peers_from_config,
@@ -25,8 +32,10 @@ from peer.gateway.support import (
 __all__ = [
     "BlockSource",
     "BroadcastClient",
+    "CoalescingEndorserClient",
     "CommitWaiter",
     "EndorserClient",
+    "GatewayBatchServicer",
     "GatewayServicer",
     "GatewaySupport",
     "GrpcBroadcastClient",

@@ -1,7 +1,8 @@
 """Gateway errors as Fabric's gateway returns them: a gRPC status code and message,
 with one `gateway.ErrorDetail(address, msp_id, message)` per failing endpoint packed
 into the `google.rpc.Status` details (what fabric-gateway clients unpack into
-`error.details`)."""
+`error.details`). In a `scf.GatewayBatch` reply the same code, message and details
+travel per item as an `ItemError`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from grpc_status import rpc_status
 
 from common.errors import ScfError
 from protos.gateway import gateway_pb2
+from protos.scf import batch_pb2
 
 __all__ = ["EndpointError", "GatewayError", "abort"]
 
@@ -54,6 +56,19 @@ class GatewayError(ScfError):
         self.status = status
         self.details = tuple(details)
 
+    @property
+    def code_number(self) -> int:
+        """The google.rpc.Code number of `status`."""
+        # grpc.StatusCode values are (int code, str name) pairs.
+        number: int = self.status.value[0]
+        return number
+
+    def _bounded_text(self) -> str:
+        text = _bounded(self.message)
+        if len(self.details) > MAX_DETAILS:
+            text += f" (and {len(self.details) - MAX_DETAILS} more endpoints failed)"
+        return text
+
     def to_status(self) -> grpc.Status:
         """The status, its texts bounded: status message and details travel as HTTP/2
         trailers, and a client drops trailers over its metadata limit (8 KiB by
@@ -63,13 +78,20 @@ class GatewayError(ScfError):
             item = any_pb2.Any()
             item.Pack(endpoint.detail())
             packed.append(item)
-        text = _bounded(self.message)
-        if len(self.details) > MAX_DETAILS:
-            text += f" (and {len(self.details) - MAX_DETAILS} more endpoints failed)"
-        # grpc.StatusCode values are (int code, str name) pairs.
-        code: int = self.status.value[0]
-        message = status_pb2.Status(code=code, message=text, details=packed)
+        message = status_pb2.Status(
+            code=self.code_number, message=self._bounded_text(), details=packed
+        )
         return rpc_status.to_status(message)
+
+    def to_item_error(self) -> batch_pb2.ItemError:
+        """This error as one item's outcome in a `scf.GatewayBatch` response: the code,
+        message and ErrorDetails `to_status` would send, bounded the same way (so an
+        item costs at most ≈ (1 + MAX_DETAILS) × MAX_TEXT characters of the reply)."""
+        return batch_pb2.ItemError(
+            code=self.code_number,
+            message=self._bounded_text(),
+            details=[endpoint.detail() for endpoint in self.details[:MAX_DETAILS]],
+        )
 
 
 MAX_TEXT = 800

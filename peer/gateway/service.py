@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 import grpc
@@ -304,6 +304,12 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
     ) -> gateway_pb2.EndorseResponse:
         return _serve(context, lambda: self._endorse(request))
 
+    def endorse(self, request: gateway_pb2.EndorseRequest) -> gateway_pb2.EndorseResponse:
+        """One Endorse exactly as the gRPC method serves it, raising the `GatewayError`
+        that would become the call's status (what `GatewayBatchServicer` runs per
+        item). Thread-safe; blocks until every endorser answered or failed."""
+        return self._endorse(request)
+
     def _endorse(self, request: gateway_pb2.EndorseRequest) -> gateway_pb2.EndorseResponse:
         parsed = self._proposal(
             request.channel_id,
@@ -324,7 +330,12 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             except _Failure as failure:
                 raise self._endorse_failed([failure]) from None
             rest = plan[1:]
-        futures = [self._pool.submit(self._endorse_org, by_org[org], signed) for org in rest]
+        # The first other org is endorsed on this thread, the rest on the pool: the
+        # usual single remote org then costs no thread hand-off, and the items of a
+        # GatewayBatch call (each on a thread of its own) are not capped by this pool.
+        futures = [self._pool.submit(self._endorse_org, by_org[org], signed) for org in rest[1:]]
+        if rest:
+            futures.insert(0, _inline(self._endorse_org, by_org[rest[0]], signed))
         failures: list[_Failure] = []
         for future in futures:
             try:
@@ -369,6 +380,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         self, request: gateway_pb2.SubmitRequest, context: grpc.ServicerContext
     ) -> gateway_pb2.SubmitResponse:
         return _serve(context, lambda: self._submit(request))
+
+    def submit(self, request: gateway_pb2.SubmitRequest) -> gateway_pb2.SubmitResponse:
+        """One Submit exactly as the gRPC method serves it, raising the `GatewayError`
+        that would become the call's status (what `GatewayBatchServicer` runs per
+        item). Thread-safe; blocks until an orderer answered (concurrent calls are
+        pipelined on the orderer's stream by its `BroadcastClient`)."""
+        return self._submit(request)
 
     def _submit(self, request: gateway_pb2.SubmitRequest) -> gateway_pb2.SubmitResponse:
         if not request.HasField("prepared_transaction"):
@@ -521,6 +539,16 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, ScfError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def _inline(fn: Callable[..., _T], *args: object) -> Future[_T]:
+    """`fn(*args)` run now, on this thread, as a completed future."""
+    future: Future[_T] = Future()
+    try:
+        future.set_result(fn(*args))
+    except Exception as exc:  # raised again by `result()`, as a pool's future would
+        future.set_exception(exc)
+    return future
 
 
 def _serve(context: grpc.ServicerContext, handler: Callable[[], _T]) -> _T:

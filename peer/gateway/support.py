@@ -36,8 +36,9 @@ class EndorserClient(Protocol):
     """One endorsing peer's `protos.Endorser/ProcessProposal`.
 
     The local `peer.endorser.Endorser` satisfies this as it is. A remote client
-    (`peer.gateway.clients.GrpcEndorserClient` over a pooled mutual-TLS channel)
-    applies its own deadline.
+    (`peer.gateway.clients.CoalescingEndorserClient`, which batches concurrent
+    calls, or `GrpcEndorserClient`, over a pooled mutual-TLS channel) applies its
+    own deadline.
 
     Contract: a refusal or a chaincode error is a *response* (status >= 400 and a
     message); an exception means the peer could not be reached or answered nothing
