@@ -22,38 +22,46 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from protos.common import common_pb2 as protos_dot_common_dot_common__pb2
 from protos.gateway import gateway_pb2 as protos_dot_gateway_dot_gateway__pb2
+from protos.orderer import ab_pb2 as protos_dot_orderer_dot_ab__pb2
 from protos.peer import proposal_pb2 as protos_dot_peer_dot_proposal__pb2
 from protos.peer import proposal_response_pb2 as protos_dot_peer_dot_proposal__response__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protos/scf/batch.proto\x12\x03scf\x1a\x1cprotos/gateway/gateway.proto\x1a\x1aprotos/peer/proposal.proto\x1a#protos/peer/proposal_response.proto\"U\n\rProposalBatch\x12)\n\tproposals\x18\x01 \x03(\x0b\x32\x16.protos.SignedProposal\x12\x19\n\x11min_ledger_height\x18\x02 \x01(\x04\"D\n\x15ProposalResponseBatch\x12+\n\tresponses\x18\x01 \x03(\x0b\x32\x18.protos.ProposalResponse\"Q\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12%\n\x07\x64\x65tails\x18\x03 \x03(\x0b\x32\x14.gateway.ErrorDetail\"<\n\x0f\x45ndorseRequests\x12)\n\x08requests\x18\x01 \x03(\x0b\x32\x17.gateway.EndorseRequest\"j\n\x0e\x45ndorseOutcome\x12,\n\x08response\x18\x01 \x01(\x0b\x32\x18.gateway.EndorseResponseH\x00\x12\x1f\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x0e.scf.ItemErrorH\x00\x42\t\n\x07outcome\"8\n\x0f\x45ndorseOutcomes\x12%\n\x08outcomes\x18\x01 \x03(\x0b\x32\x13.scf.EndorseOutcome\":\n\x0eSubmitRequests\x12(\n\x08requests\x18\x01 \x03(\x0b\x32\x16.gateway.SubmitRequest\"h\n\rSubmitOutcome\x12+\n\x08response\x18\x01 \x01(\x0b\x32\x17.gateway.SubmitResponseH\x00\x12\x1f\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x0e.scf.ItemErrorH\x00\x42\t\n\x07outcome\"6\n\x0eSubmitOutcomes\x12$\n\x08outcomes\x18\x01 \x03(\x0b\x32\x12.scf.SubmitOutcome2S\n\rEndorserBatch\x12\x42\n\x10ProcessProposals\x12\x12.scf.ProposalBatch\x1a\x1a.scf.ProposalResponseBatch2\x83\x01\n\x0cGatewayBatch\x12:\n\x0c\x45ndorseBatch\x12\x14.scf.EndorseRequests\x1a\x14.scf.EndorseOutcomes\x12\x37\n\x0bSubmitBatch\x12\x13.scf.SubmitRequests\x1a\x13.scf.SubmitOutcomesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16protos/scf/batch.proto\x12\x03scf\x1a\x1aprotos/common/common.proto\x1a\x1cprotos/gateway/gateway.proto\x1a\x17protos/orderer/ab.proto\x1a\x1aprotos/peer/proposal.proto\x1a#protos/peer/proposal_response.proto\"U\n\rProposalBatch\x12)\n\tproposals\x18\x01 \x03(\x0b\x32\x16.protos.SignedProposal\x12\x19\n\x11min_ledger_height\x18\x02 \x01(\x04\"D\n\x15ProposalResponseBatch\x12+\n\tresponses\x18\x01 \x03(\x0b\x32\x18.protos.ProposalResponse\"Q\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12%\n\x07\x64\x65tails\x18\x03 \x03(\x0b\x32\x14.gateway.ErrorDetail\"<\n\x0f\x45ndorseRequests\x12)\n\x08requests\x18\x01 \x03(\x0b\x32\x17.gateway.EndorseRequest\"j\n\x0e\x45ndorseOutcome\x12,\n\x08response\x18\x01 \x01(\x0b\x32\x18.gateway.EndorseResponseH\x00\x12\x1f\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x0e.scf.ItemErrorH\x00\x42\t\n\x07outcome\"8\n\x0f\x45ndorseOutcomes\x12%\n\x08outcomes\x18\x01 \x03(\x0b\x32\x13.scf.EndorseOutcome\":\n\x0eSubmitRequests\x12(\n\x08requests\x18\x01 \x03(\x0b\x32\x16.gateway.SubmitRequest\"h\n\rSubmitOutcome\x12+\n\x08response\x18\x01 \x01(\x0b\x32\x17.gateway.SubmitResponseH\x00\x12\x1f\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x0e.scf.ItemErrorH\x00\x42\t\n\x07outcome\"6\n\x0eSubmitOutcomes\x12$\n\x08outcomes\x18\x01 \x03(\x0b\x32\x12.scf.SubmitOutcome\"4\n\rEnvelopeBatch\x12#\n\tenvelopes\x18\x01 \x03(\x0b\x32\x10.common.Envelope\"G\n\x16\x42roadcastResponseBatch\x12-\n\tresponses\x18\x01 \x03(\x0b\x32\x1a.orderer.BroadcastResponse2S\n\rEndorserBatch\x12\x42\n\x10ProcessProposals\x12\x12.scf.ProposalBatch\x1a\x1a.scf.ProposalResponseBatch2\x83\x01\n\x0cGatewayBatch\x12:\n\x0c\x45ndorseBatch\x12\x14.scf.EndorseRequests\x1a\x14.scf.EndorseOutcomes\x12\x37\n\x0bSubmitBatch\x12\x13.scf.SubmitRequests\x1a\x13.scf.SubmitOutcomes2W\n\x0e\x42roadcastBatch\x12\x45\n\x12\x42roadcastEnvelopes\x12\x12.scf.EnvelopeBatch\x1a\x1b.scf.BroadcastResponseBatchb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.scf.batch_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PROPOSALBATCH']._serialized_start=126
-  _globals['_PROPOSALBATCH']._serialized_end=211
-  _globals['_PROPOSALRESPONSEBATCH']._serialized_start=213
-  _globals['_PROPOSALRESPONSEBATCH']._serialized_end=281
-  _globals['_ITEMERROR']._serialized_start=283
-  _globals['_ITEMERROR']._serialized_end=364
-  _globals['_ENDORSEREQUESTS']._serialized_start=366
-  _globals['_ENDORSEREQUESTS']._serialized_end=426
-  _globals['_ENDORSEOUTCOME']._serialized_start=428
-  _globals['_ENDORSEOUTCOME']._serialized_end=534
-  _globals['_ENDORSEOUTCOMES']._serialized_start=536
-  _globals['_ENDORSEOUTCOMES']._serialized_end=592
-  _globals['_SUBMITREQUESTS']._serialized_start=594
-  _globals['_SUBMITREQUESTS']._serialized_end=652
-  _globals['_SUBMITOUTCOME']._serialized_start=654
-  _globals['_SUBMITOUTCOME']._serialized_end=758
-  _globals['_SUBMITOUTCOMES']._serialized_start=760
-  _globals['_SUBMITOUTCOMES']._serialized_end=814
-  _globals['_ENDORSERBATCH']._serialized_start=816
-  _globals['_ENDORSERBATCH']._serialized_end=899
-  _globals['_GATEWAYBATCH']._serialized_start=902
-  _globals['_GATEWAYBATCH']._serialized_end=1033
+  _globals['_PROPOSALBATCH']._serialized_start=179
+  _globals['_PROPOSALBATCH']._serialized_end=264
+  _globals['_PROPOSALRESPONSEBATCH']._serialized_start=266
+  _globals['_PROPOSALRESPONSEBATCH']._serialized_end=334
+  _globals['_ITEMERROR']._serialized_start=336
+  _globals['_ITEMERROR']._serialized_end=417
+  _globals['_ENDORSEREQUESTS']._serialized_start=419
+  _globals['_ENDORSEREQUESTS']._serialized_end=479
+  _globals['_ENDORSEOUTCOME']._serialized_start=481
+  _globals['_ENDORSEOUTCOME']._serialized_end=587
+  _globals['_ENDORSEOUTCOMES']._serialized_start=589
+  _globals['_ENDORSEOUTCOMES']._serialized_end=645
+  _globals['_SUBMITREQUESTS']._serialized_start=647
+  _globals['_SUBMITREQUESTS']._serialized_end=705
+  _globals['_SUBMITOUTCOME']._serialized_start=707
+  _globals['_SUBMITOUTCOME']._serialized_end=811
+  _globals['_SUBMITOUTCOMES']._serialized_start=813
+  _globals['_SUBMITOUTCOMES']._serialized_end=867
+  _globals['_ENVELOPEBATCH']._serialized_start=869
+  _globals['_ENVELOPEBATCH']._serialized_end=921
+  _globals['_BROADCASTRESPONSEBATCH']._serialized_start=923
+  _globals['_BROADCASTRESPONSEBATCH']._serialized_end=994
+  _globals['_ENDORSERBATCH']._serialized_start=996
+  _globals['_ENDORSERBATCH']._serialized_end=1079
+  _globals['_GATEWAYBATCH']._serialized_start=1082
+  _globals['_GATEWAYBATCH']._serialized_end=1213
+  _globals['_BROADCASTBATCH']._serialized_start=1215
+  _globals['_BROADCASTBATCH']._serialized_end=1302
 # @@protoc_insertion_point(module_scope)

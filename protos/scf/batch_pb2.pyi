@@ -1,4 +1,6 @@
+from protos.common import common_pb2 as _common_pb2
 from protos.gateway import gateway_pb2 as _gateway_pb2
+from protos.orderer import ab_pb2 as _ab_pb2
 from protos.peer import proposal_pb2 as _proposal_pb2
 from protos.peer import proposal_response_pb2 as _proposal_response_pb2
 from google.protobuf.internal import containers as _containers
@@ -72,3 +74,15 @@ class SubmitOutcomes(_message.Message):
     OUTCOMES_FIELD_NUMBER: _ClassVar[int]
     outcomes: _containers.RepeatedCompositeFieldContainer[SubmitOutcome]
     def __init__(self, outcomes: _Optional[_Iterable[_Union[SubmitOutcome, _Mapping]]] = ...) -> None: ...
+
+class EnvelopeBatch(_message.Message):
+    __slots__ = ("envelopes",)
+    ENVELOPES_FIELD_NUMBER: _ClassVar[int]
+    envelopes: _containers.RepeatedCompositeFieldContainer[_common_pb2.Envelope]
+    def __init__(self, envelopes: _Optional[_Iterable[_Union[_common_pb2.Envelope, _Mapping]]] = ...) -> None: ...
+
+class BroadcastResponseBatch(_message.Message):
+    __slots__ = ("responses",)
+    RESPONSES_FIELD_NUMBER: _ClassVar[int]
+    responses: _containers.RepeatedCompositeFieldContainer[_ab_pb2.BroadcastResponse]
+    def __init__(self, responses: _Optional[_Iterable[_Union[_ab_pb2.BroadcastResponse, _Mapping]]] = ...) -> None: ...

@@ -219,3 +219,81 @@ class GatewayBatch:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class BroadcastBatchStub:
+    """An orderer's Broadcast, many envelopes per call (a gateway peer → an orderer).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.BroadcastEnvelopes = channel.unary_unary(
+                '/scf.BroadcastBatch/BroadcastEnvelopes',
+                request_serializer=protos_dot_scf_dot_batch__pb2.EnvelopeBatch.SerializeToString,
+                response_deserializer=protos_dot_scf_dot_batch__pb2.BroadcastResponseBatch.FromString,
+                _registered_method=True)
+
+
+class BroadcastBatchServicer:
+    """An orderer's Broadcast, many envelopes per call (a gateway peer → an orderer).
+    """
+
+    def BroadcastEnvelopes(self, request, context):
+        """Each envelope is admitted and answered exactly as on an
+        `orderer.AtomicBroadcast/Broadcast` stream (same checks, same status; SUCCESS
+        under the same acknowledgement rule); responses in request order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_BroadcastBatchServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'BroadcastEnvelopes': grpc.unary_unary_rpc_method_handler(
+                    servicer.BroadcastEnvelopes,
+                    request_deserializer=protos_dot_scf_dot_batch__pb2.EnvelopeBatch.FromString,
+                    response_serializer=protos_dot_scf_dot_batch__pb2.BroadcastResponseBatch.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'scf.BroadcastBatch', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('scf.BroadcastBatch', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class BroadcastBatch:
+    """An orderer's Broadcast, many envelopes per call (a gateway peer → an orderer).
+    """
+
+    @staticmethod
+    def BroadcastEnvelopes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/scf.BroadcastBatch/BroadcastEnvelopes',
+            protos_dot_scf_dot_batch__pb2.EnvelopeBatch.SerializeToString,
+            protos_dot_scf_dot_batch__pb2.BroadcastResponseBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
