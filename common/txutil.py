@@ -467,6 +467,29 @@ def parse_envelope_header(envelope_bytes: bytes) -> EnvelopeHeader:
     Raises `EnvelopeError` with NIL_ENVELOPE / BAD_PAYLOAD / BAD_COMMON_HEADER /
     BAD_CHANNEL_HEADER as Fabric's `ValidateTransaction` would.
     """
+    envelope, payload, channel_header, signature_header = _envelope_parts(envelope_bytes)
+    return EnvelopeHeader(
+        payload=payload,
+        payload_bytes=envelope.payload,
+        signature=envelope.signature,
+        channel_header=channel_header,
+        channel_header_bytes=payload.header.channel_header,
+        signature_header=signature_header,
+        signature_header_bytes=payload.header.signature_header,
+    )
+
+
+def _envelope_parts(
+    envelope_bytes: bytes,
+) -> tuple[
+    common_pb2.Envelope, common_pb2.Payload, common_pb2.ChannelHeader, common_pb2.SignatureHeader
+]:
+    """The checks and messages of `parse_envelope_header`, without building its
+    value (`parse_transaction` runs once per transaction on every peer).
+
+    Bytes fields of parsed messages are already immutable `bytes`: the values
+    handed out are the exact received bytes, never re-serialisations.
+    """
     V = transaction_pb2
     if not envelope_bytes:
         raise EnvelopeError("empty envelope", validation_code=V.NIL_ENVELOPE)
@@ -477,27 +500,20 @@ def parse_envelope_header(envelope_bytes: bytes) -> EnvelopeHeader:
         raise EnvelopeError(f"bad envelope payload: {exc}", validation_code=V.BAD_PAYLOAD) from None
     if not payload.HasField("header"):
         raise EnvelopeError("payload has no header", validation_code=V.BAD_COMMON_HEADER)
+    header = payload.header
     try:
-        channel_header = common_pb2.ChannelHeader.FromString(payload.header.channel_header)
+        channel_header = common_pb2.ChannelHeader.FromString(header.channel_header)
     except Exception as exc:
         raise EnvelopeError(
             f"bad channel header: {exc}", validation_code=V.BAD_CHANNEL_HEADER
         ) from None
     try:
-        signature_header = common_pb2.SignatureHeader.FromString(payload.header.signature_header)
+        signature_header = common_pb2.SignatureHeader.FromString(header.signature_header)
     except Exception as exc:
         raise EnvelopeError(
             f"bad signature header: {exc}", validation_code=V.BAD_COMMON_HEADER
         ) from None
-    return EnvelopeHeader(
-        payload=payload,
-        payload_bytes=bytes(envelope.payload),
-        signature=bytes(envelope.signature),
-        channel_header=channel_header,
-        channel_header_bytes=bytes(payload.header.channel_header),
-        signature_header=signature_header,
-        signature_header_bytes=bytes(payload.header.signature_header),
-    )
+    return envelope, payload, channel_header, signature_header
 
 
 def parse_transaction(envelope_bytes: bytes) -> ParsedTransaction:
@@ -506,14 +522,14 @@ def parse_transaction(envelope_bytes: bytes) -> ParsedTransaction:
     signatures, no txid): one action, its header equal to the payload's signature
     header, an endorsed action with a ChaincodeAction."""
     V = transaction_pb2
-    env = parse_envelope_header(envelope_bytes)
-    ch, sh = env.channel_header, env.signature_header
+    envelope, payload, ch, sh = _envelope_parts(envelope_bytes)
     if ch.type != common_pb2.ENDORSER_TRANSACTION:
         raise EnvelopeError(
             f"header type {ch.type} is not ENDORSER_TRANSACTION",
             validation_code=V.UNKNOWN_TX_TYPE,
         )
-    if not sh.creator or not sh.nonce:
+    creator, nonce = sh.creator, sh.nonce
+    if not creator or not nonce:
         raise EnvelopeError(
             "signature header lacks creator or nonce", validation_code=V.BAD_COMMON_HEADER
         )
@@ -523,29 +539,35 @@ def parse_transaction(envelope_bytes: bytes) -> ParsedTransaction:
         raise EnvelopeError(
             f"bad header extension: {exc}", validation_code=V.BAD_HEADER_EXTENSION
         ) from None
-    if not extension.chaincode_id.name:
+    chaincode = extension.chaincode_id.name
+    if not chaincode:
         raise EnvelopeError(
             "header extension names no chaincode", validation_code=V.BAD_HEADER_EXTENSION
         )
     try:
-        transaction = transaction_pb2.Transaction.FromString(env.payload.data)
+        transaction = transaction_pb2.Transaction.FromString(payload.data)
     except Exception as exc:
         raise EnvelopeError(f"bad transaction: {exc}", validation_code=V.BAD_PAYLOAD) from None
-    if len(transaction.actions) != 1:
+    actions = transaction.actions
+    if len(actions) != 1:
         raise EnvelopeError(
-            f"an endorser transaction has exactly one action, not {len(transaction.actions)}",
-            validation_code=V.NIL_TXACTION if not transaction.actions else V.BAD_PAYLOAD,
+            f"an endorser transaction has exactly one action, not {len(actions)}",
+            validation_code=V.NIL_TXACTION if not actions else V.BAD_PAYLOAD,
         )
-    action = transaction.actions[0]
-    if action.header != env.signature_header_bytes:
+    action = actions[0]
+    header = payload.header
+    signature_header_bytes = header.signature_header
+    if action.header != signature_header_bytes:
         raise EnvelopeError(
             "the action's signature header differs from the payload's",
             validation_code=V.INVALID_ENDORSER_TRANSACTION,
         )
     try:
         action_payload = transaction_pb2.ChaincodeActionPayload.FromString(action.payload)
+        endorsed = action_payload.action
+        response_payload_bytes = endorsed.proposal_response_payload
         response_payload = proposal_response_pb2.ProposalResponsePayload.FromString(
-            action_payload.action.proposal_response_payload
+            response_payload_bytes
         )
     except Exception as exc:
         raise EnvelopeError(
@@ -557,31 +579,33 @@ def parse_transaction(envelope_bytes: bytes) -> ParsedTransaction:
         raise EnvelopeError(
             f"bad chaincode action: {exc}", validation_code=V.BAD_RESPONSE_PAYLOAD
         ) from None
+    timestamp = ch.timestamp
+    response = cc_action.response
+    action_chaincode = cc_action.chaincode_id
     return ParsedTransaction(
-        payload_bytes=env.payload_bytes,
-        signature=env.signature,
-        channel_header_bytes=env.channel_header_bytes,
-        signature_header_bytes=env.signature_header_bytes,
+        payload_bytes=envelope.payload,
+        signature=envelope.signature,
+        channel_header_bytes=header.channel_header,
+        signature_header_bytes=signature_header_bytes,
         header_type=ch.type,
         channel_id=ch.channel_id,
         tx_id=ch.tx_id,
-        timestamp=(ch.timestamp.seconds, ch.timestamp.nanos),
-        creator=bytes(sh.creator),
-        nonce=bytes(sh.nonce),
-        chaincode=extension.chaincode_id.name,
-        chaincode_proposal_payload=bytes(action_payload.chaincode_proposal_payload),
-        response_payload_bytes=bytes(action_payload.action.proposal_response_payload),
-        proposal_hash=bytes(response_payload.proposal_hash),
+        timestamp=(timestamp.seconds, timestamp.nanos),
+        creator=creator,
+        nonce=nonce,
+        chaincode=chaincode,
+        chaincode_proposal_payload=action_payload.chaincode_proposal_payload,
+        response_payload_bytes=response_payload_bytes,
+        proposal_hash=response_payload.proposal_hash,
         endorsements=tuple(
-            EndorsementData(bytes(e.endorser), bytes(e.signature))
-            for e in action_payload.action.endorsements
+            [EndorsementData(e.endorser, e.signature) for e in endorsed.endorsements]
         ),
-        rwset_bytes=bytes(cc_action.results),
-        event_bytes=bytes(cc_action.events),
-        response_status=cc_action.response.status,
-        response_message=cc_action.response.message,
-        action_chaincode=cc_action.chaincode_id.name,
-        action_chaincode_version=cc_action.chaincode_id.version,
+        rwset_bytes=cc_action.results,
+        event_bytes=cc_action.events,
+        response_status=response.status,
+        response_message=response.message,
+        action_chaincode=action_chaincode.name,
+        action_chaincode_version=action_chaincode.version,
     )
 
 

@@ -13,8 +13,10 @@ Order for each block (one block at a time; the committer is the ledger's only wr
 3. ONE `Ledger.commit(block, codes, writes)` call: block, codes, state, history, tx
    index and savepoint in one atomic batch.
 4. Listeners, in registration order, get a `BlockCommitted` (block events,
-   chaincode events of VALID transactions, tx statuses). A listener that raises is
-   logged and skipped: the block is committed whatever listeners do.
+   chaincode events of VALID transactions, tx statuses, and per transaction the
+   validator's parse of it, `TxInfo`, so no listener parses an envelope again).
+   A listener that raises is logged and skipped: the block is committed whatever
+   listeners do.
 """
 
 from __future__ import annotations
@@ -95,7 +97,9 @@ class TxStatus:
 @dataclass(frozen=True)
 class BlockCommitted:
     """A committed block (its TRANSACTIONS_FILTER and COMMIT_HASH slots filled) and
-    what listeners derive from it."""
+    what listeners derive from it. `txs` holds one `TxInfo` per envelope, in block
+    order, its `code` the one stored in TRANSACTIONS_FILTER (events built by hand
+    may hold none: listeners then read the block)."""
 
     block: common_pb2.Block
     commit_hash: bytes

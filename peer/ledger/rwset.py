@@ -12,6 +12,7 @@ entry per key; range queries in the order they were run; protobuf serialised wit
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from common.errors import ScfError
@@ -112,7 +113,7 @@ def decode(raw: bytes) -> TxRWSet:
         raise RWSetError(f"cannot parse TxReadWriteSet: {exc}") from None
     if message.data_model != rwset_pb2.TxReadWriteSet.KV:
         raise RWSetError(f"unsupported data model {message.data_model}")
-    return TxRWSet(tuple(_decode_ns(ns) for ns in message.ns_rwset))
+    return TxRWSet(tuple([_decode_ns(ns) for ns in message.ns_rwset]))
 
 
 def _decode_ns(ns: rwset_pb2.NsReadWriteSet) -> NsRWSet:
@@ -130,20 +131,27 @@ def _decode_ns(ns: rwset_pb2.NsReadWriteSet) -> NsRWSet:
                 start=info.start_key,
                 end=info.end_key,
                 exhausted=info.itr_exhausted,
-                reads=tuple(_read(r) for r in info.raw_reads.kv_reads),
+                reads=_reads(info.raw_reads.kv_reads),
             )
         )
     return NsRWSet(
         namespace=namespace,
-        reads=tuple(_read(r) for r in kv.reads),
+        reads=_reads(kv.reads),
         range_queries=tuple(queries),
         writes=tuple(
-            Write(namespace, w.key, None if w.is_delete else bytes(w.value)) for w in kv.writes
+            [Write(namespace, w.key, None if w.is_delete else w.value) for w in kv.writes]
         ),
     )
 
 
-def _read(read: kv_rwset_pb2.KVRead) -> Read:
-    if not read.HasField("version"):
-        return Read(read.key, None)
-    return Read(read.key, Version(read.version.block_num, read.version.tx_num))
+def _reads(reads: Iterable[kv_rwset_pb2.KVRead]) -> tuple[Read, ...]:
+    # One comprehension per set, not a call per read: the validator decodes every
+    # transaction's reads once per peer.
+    return tuple(
+        [
+            Read(r.key, Version(r.version.block_num, r.version.tx_num))
+            if r.HasField("version")
+            else Read(r.key, None)
+            for r in reads
+        ]
+    )

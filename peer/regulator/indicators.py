@@ -1,13 +1,16 @@
 """Risk indicators kept incrementally as blocks commit (issue 7 item 3).
 
 `IndicatorListener` is a `CommitListener` for one channel. For each committed
-block it reads the VALID transactions (TRANSACTIONS_FILTER of the committed
-block), decodes their write sets (voucher, voucher root, blocked issuer, receipt,
-loan and pledge-attempt JSON) and chaincode events, updates the tables and runs
-the detectors, then writes everything with the new height in ONE sync batch.
+block it takes the VALID transactions, decodes the JSON of the records it tables
+(voucher, voucher root, blocked issuer, receipt, loan and pledge-attempt) and
+chaincode events, updates the tables and runs the detectors, then writes
+everything with the new height in ONE sync batch.
 
-Live commits and catch-up/rebuild go through the same `apply_block`, from the
-committed block alone, so a rebuild from the ledger yields byte-identical tables.
+Live commits take the transactions from the validator's own parse, carried by the
+commit event (`committed_transactions`: no envelope is parsed twice); catch-up and
+rebuild parse them from the committed block (`valid_transactions`). Both give the
+same `TxRecord`s and go through the same `apply_records`, so a rebuild from the
+ledger yields byte-identical tables.
 
 Ordering rules: blocks apply in number order; a block already in the tables
 (`number < height`) is ignored; a gap (`number > height`, e.g. the regulator peer
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chaincode.contracts.receivable_model import BLOCKED, ROOT, VOUCHER
-from chaincode.stub import split_composite_key
+from chaincode.stub import COMPOSITE_KEY_NAMESPACE, split_composite_key
 from common import block as blk
 from common import txutil
 from peer.committer import BlockCommitted
@@ -49,6 +52,8 @@ log = logging.getLogger(__name__)
 
 RECEIVABLE = "receivable"
 WAREHOUSE = "warehouse"
+TABLE_NAMESPACES = frozenset({RECEIVABLE, WAREHOUSE})
+WAREHOUSE_TYPES = frozenset({"wr_loan", "receipt", "wr_pledge_attempt"})
 PLATFORM_TZ = dt.timezone(dt.timedelta(hours=8))
 
 
@@ -72,7 +77,9 @@ class BlockSink(Protocol):
 
 @dataclass(frozen=True)
 class TxRecord:
-    """A VALID transaction as the indicator tables need it."""
+    """A VALID transaction as the indicator tables need it: `writes` are
+    `(namespace, key, value or None)` in the contracts' namespaces only (no other
+    namespace feeds a table); `event` is the event payload's JSON object, or `{}`."""
 
     tx_index: int
     tx_id: str
@@ -85,7 +92,8 @@ class TxRecord:
 
 def valid_transactions(block: common_pb2.Block) -> Iterator[TxRecord]:
     """The block's VALID endorser transactions, in block order (config and
-    unparseable envelopes are skipped)."""
+    unparseable envelopes are skipped), parsed from the committed block itself
+    (catch-up and rebuild: no validator verdict at hand)."""
     flags = bytes(block.metadata.metadata[common_pb2.TRANSACTIONS_FILTER])
     for i, entry in enumerate(block.data.data):
         if i >= len(flags) or flags[i] != transaction_pb2.VALID:
@@ -95,24 +103,53 @@ def valid_transactions(block: common_pb2.Block) -> Iterator[TxRecord]:
             rw = rwset.decode(tx.rwset_bytes)
         except (txutil.EnvelopeError, rwset.RWSetError):
             continue
-        name, event = "", {}
-        if tx.event_bytes:
-            cc_event = chaincode_event_pb2.ChaincodeEvent.FromString(tx.event_bytes)
-            name = cc_event.event_name
-            try:
-                decoded = json.loads(cc_event.payload)
-                event = decoded if isinstance(decoded, dict) else {}
-            except ValueError:
-                event = {}
-        writes = tuple((w.namespace, w.key, w.value) for w in rw.writes())
-        yield TxRecord(i, tx.tx_id, tx.timestamp[0], tx.chaincode, writes, name, event)
+        yield _record(i, tx.tx_id, tx.timestamp[0], tx.chaincode, rw, tx.event_bytes)
+
+
+def committed_transactions(event: BlockCommitted) -> Iterator[TxRecord]:
+    """`valid_transactions(event.block)`, from the validator's parse carried by the
+    event (`TxInfo.rwset`) instead of parsing every envelope again. An event without
+    one `TxInfo` per envelope falls back to parsing the block.
+
+    Same records as `valid_transactions`: a VALID code implies the envelope parsed
+    and its rwset decoded (the validator checks both first), and the ledger stored
+    exactly these codes as the block's TRANSACTIONS_FILTER.
+    """
+    if len(event.txs) != len(event.block.data.data):
+        yield from valid_transactions(event.block)
+        return
+    for tx in event.txs:
+        if tx.code == transaction_pb2.VALID and tx.rwset is not None:
+            yield _record(
+                tx.tx_num, tx.tx_id, tx.timestamp.seconds, tx.chaincode, tx.rwset, tx.event_bytes
+            )
+
+
+def _record(
+    tx_num: int, tx_id: str, seconds: int, chaincode: str, rw: rwset.TxRWSet, event_bytes: bytes
+) -> TxRecord:
+    """The one place both paths (`valid_transactions`, `committed_transactions`)
+    turn a transaction into a `TxRecord`, so they cannot drift apart."""
+    name, event = "", {}
+    if event_bytes:
+        cc_event = chaincode_event_pb2.ChaincodeEvent.FromString(event_bytes)
+        name = cc_event.event_name
+        event = _json(cc_event.payload) or {}
+    # Only the contracts' namespaces feed the tables (`apply_transaction`).
+    writes = tuple(
+        (w.namespace, w.key, w.value)
+        for ns in rw.namespaces
+        if ns.namespace in TABLE_NAMESPACES
+        for w in ns.writes
+    )
+    return TxRecord(tx_num, tx_id, seconds, chaincode, writes, name, event)
 
 
 def _apply_effects(batch: BlockBatch, old: Effects, new: Effects) -> None:
-    for key, vector in old.aggregates.items():
-        batch.add(key, list(vector), -1)
-    for key, vector in new.aggregates.items():
-        batch.add(key, list(vector), +1)
+    for keys, vector in old.aggregates.items():
+        batch.add_to_all(keys, vector, -1)
+    for keys, vector in new.aggregates.items():
+        batch.add_to_all(keys, vector, +1)
     for key in old.rows:
         if key not in new.rows:
             batch.delete(key)
@@ -120,14 +157,18 @@ def _apply_effects(batch: BlockBatch, old: Effects, new: Effects) -> None:
         batch.put(key, row)
 
 
-def _split(raw_key: str) -> tuple[str, list[str]]:
-    try:
-        return split_composite_key(raw_key)
-    except ValueError:
-        return "", []
+_MAYBE_OBJECT = frozenset(b"{ \t\n\r\x00\xef\xfe\xff")
+"""First bytes after which `json.loads` might return a dict: `{`, JSON whitespace,
+and the starts of the BOMs and UTF-16/32 forms `json.loads` detects on bytes."""
 
 
 def _json(raw: bytes) -> dict[str, Any] | None:
+    """`json.loads(raw)` when it is a dict, else None — without raising and catching
+    a JSONDecodeError for the common non-JSON value. Any other first byte starts a
+    UTF-8 text (no BOM: not 0xef; a second byte 0 would mean UTF-16/32) whose first
+    character is neither `{` nor whitespace, so `json.loads` gives no dict."""
+    if not raw or (raw[0] not in _MAYBE_OBJECT and raw[1:2] != b"\x00"):
+        return None
     try:
         value = json.loads(raw)
     except ValueError:
@@ -140,24 +181,35 @@ def apply_transaction(ctx: det.TxContext, tx: TxRecord) -> None:
     vouchers: list[dict[str, Any]] = []
     loans: list[dict[str, Any]] = []
     for namespace, raw_key, value in tx.writes:
-        object_type, parts = _split(raw_key)
-        record = _json(value) if value is not None else None
+        # Only composite keys of the two contracts' namespaces are tabled; a value is
+        # decoded only for the object types that use it.
+        if namespace not in TABLE_NAMESPACES or not raw_key.startswith(COMPOSITE_KEY_NAMESPACE):
+            continue
+        object_type, parts = split_composite_key(raw_key)
         if namespace == RECEIVABLE:
-            if object_type == VOUCHER and record is not None:
-                vouchers.append(record)
+            if object_type == VOUCHER:
+                record = _json(value) if value is not None else None
+                if record is not None:
+                    vouchers.append(record)
             elif object_type == BLOCKED and parts:
+                record = _json(value) if value is not None else None
                 if record is None:
                     ctx.batch.delete(k("blk", parts[0]))
                 else:
                     ctx.batch.put(k("blk", parts[0]), {**record, "issuer": parts[0]})
-            elif object_type == ROOT and record is not None:
-                ctx.batch.put(k("root", record["root_id"]), record)
-        elif namespace == WAREHOUSE:
-            if object_type == "wr_loan" and record is not None:
+            elif object_type == ROOT:
+                record = _json(value) if value is not None else None
+                if record is not None:
+                    ctx.batch.put(k("root", record["root_id"]), record)
+        elif object_type in WAREHOUSE_TYPES:
+            record = _json(value) if value is not None else None
+            if record is None:
+                continue
+            if object_type == "wr_loan":
                 loans.append(record)
-            elif object_type == "receipt" and record is not None:
+            elif object_type == "receipt":
                 _apply_receipt(ctx, record)
-            elif object_type == "wr_pledge_attempt" and record is not None and parts:
+            elif parts:  # wr_pledge_attempt
                 det.record_pledge_attempt(
                     ctx,
                     parts[0],
@@ -341,6 +393,21 @@ def apply_block(
     )
 
 
+def apply_committed(
+    store: IndicatorStore, channel: str, event: BlockCommitted, config: det.DetectorConfig
+) -> list[dict[str, Any]]:
+    """`apply_block(event.block)` from the validator's parse of its transactions
+    (`committed_transactions`): the same tables, without parsing the block again."""
+    return apply_records(
+        store,
+        channel,
+        event.number,
+        blk.header_hash(event.block.header),
+        committed_transactions(event),
+        config,
+    )
+
+
 def apply_records(
     store: IndicatorStore,
     channel: str,
@@ -399,18 +466,21 @@ class IndicatorListener:
                 return
             if event.number > height:
                 self._replay(event.number)
-            self._apply(event.block, event.commit_hash)
+            alerts = apply_committed(self._store, self.channel, event, self._config)
+            self._publish(event.block, event.commit_hash, alerts)
 
     def _replay(self, stop: int) -> int:
         start = self._store.height(self.channel)
         if start >= stop:
             return 0
         for block in self._ledger.blocks(start, stop):
-            self._apply(block, self._ledger.commit_hash(block.header.number) or b"")
+            alerts = apply_block(self._store, self.channel, block, self._config)
+            self._publish(block, self._ledger.commit_hash(block.header.number) or b"", alerts)
         return stop - start
 
-    def _apply(self, block: common_pb2.Block, commit_hash: bytes) -> None:
-        alerts = apply_block(self._store, self.channel, block, self._config)
+    def _publish(
+        self, block: common_pb2.Block, commit_hash: bytes, alerts: list[dict[str, Any]]
+    ) -> None:
         if self._sink is None:
             return
         flags = bytes(block.metadata.metadata[common_pb2.TRANSACTIONS_FILTER])

@@ -26,6 +26,7 @@ the listener (long-tenor roots; reasons arrive later with financing).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,7 +102,10 @@ def fenwick_prefix_nodes(day: int) -> list[str]:
 
 @dataclass(frozen=True)
 class Effects:
-    aggregates: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    """`aggregates`: key group → the vector added to EVERY key of the group (a
+    Fenwick update is one group: its node keys); `rows`: key → row."""
+
+    aggregates: Mapping[tuple[str, ...], tuple[int, ...]] = field(default_factory=dict)
     rows: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -154,16 +158,24 @@ def voucher_effects(view: Mapping[str, Any] | None) -> Effects:
     amount = int(view["amount"])
     financed = amount if view["financier"] else 0
     pending = amount if view["status"] == PENDING_ACCEPTANCE else 0
-    aggregates: dict[str, tuple[int, ...]] = {k("ext", issuer, ccy): (amount, financed, pending, 1)}
-    day = day_number(maturity)
-    for node in fenwick_nodes(day):
-        aggregates[k("exf", issuer, ccy, node)] = (amount, financed, pending, 1)
+    vector = (amount, financed, pending, 1)
+    aggregates: dict[tuple[str, ...], tuple[int, ...]] = {
+        (k("ext", issuer, ccy),): vector,
+        _tree_keys("exf", issuer, ccy, maturity): vector,
+    }
     if view["status"] in (OVERDUE, DEFAULTED):
         overdue = view["status"] == OVERDUE
-        aggregates[k("odt", issuer, ccy)] = (amount, 0, 1, 0) if overdue else (0, amount, 0, 1)
-        for node in fenwick_nodes(day):
-            aggregates[k("odf", issuer, ccy, node)] = (1,)
+        aggregates[(k("odt", issuer, ccy),)] = (amount, 0, 1, 0) if overdue else (0, amount, 0, 1)
+        aggregates[_tree_keys("odf", issuer, ccy, maturity)] = (1,)
     return Effects(aggregates)
+
+
+@functools.lru_cache(maxsize=1024)
+def _tree_keys(table: str, issuer: str, ccy: str, maturity: str) -> tuple[str, ...]:
+    """The Fenwick node keys of `table` an update at `maturity` touches. A pure
+    function of its arguments, cached: a block's vouchers share a handful of
+    (issuer, currency, maturity) triples, each worth 17 keys."""
+    return tuple(k(table, issuer, ccy, node) for node in fenwick_nodes(day_number(maturity)))
 
 
 # --- receipt loans --------------------------------------------------------------------
@@ -196,7 +208,9 @@ def loan_effects(view: Mapping[str, Any] | None) -> Effects:
     if view is None or view["status"] not in LIVE_LOAN:
         return NO_EFFECTS
     bucket = f"{ltv_bucket(int(view['ltv_bps'])):02d}"
-    aggregates = {k("ltv", view["bank"], view["currency"], bucket): (1, int(view["exposure"]))}
+    aggregates: dict[tuple[str, ...], tuple[int, ...]] = {
+        (k("ltv", view["bank"], view["currency"], bucket),): (1, int(view["exposure"]))
+    }
     rows: dict[str, Any] = {}
     if view["status"] == MARGIN_CALL:
         rows[k("mc", view["bank"], view["loan_id"])] = {

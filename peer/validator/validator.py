@@ -44,6 +44,7 @@ from protos.peer import transaction_pb2 as codes_pb
 __all__ = ["BlockValidator", "TxInfo", "ValidatedBlock", "ValidatorLedger"]
 
 VALID = codes_pb.VALID
+_NO_TIME = Timestamp(0)
 
 
 class ValidatorLedger(Protocol):
@@ -60,14 +61,21 @@ class ValidatorLedger(Protocol):
 
 @dataclass(frozen=True)
 class TxInfo:
-    """What listeners need of one transaction of a validated block. Fields other than
-    `code` are empty when the envelope could not be parsed."""
+    """What listeners need of one transaction of a validated block, from the
+    validator's own parse of it (so listeners never parse the envelope again).
+
+    Fields other than `code` are empty (`rwset` None) when the envelope failed the
+    structure checks (phase 1); otherwise they are filled whatever the final code,
+    and `rwset` is the decoded read/write set the code was judged on.
+    """
 
     tx_num: int
     tx_id: str
     code: int
     chaincode: str = ""
     event_bytes: bytes = b""
+    timestamp: Timestamp = _NO_TIME
+    rwset: rwset.TxRWSet | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ class ValidatedBlock:
 class _Parsed:
     tx: txutil.ParsedTransaction
     rwset: rwset.TxRWSet
+    timestamp: Timestamp
 
 
 class BlockValidator:
@@ -125,19 +134,17 @@ class BlockValidator:
                 codes[i] = codes_pb.DUPLICATE_TXID
             seen.add(p.tx.tx_id)
         empty = rwset.TxRWSet()
-        block_txs = []
-        for i, p in enumerate(parsed):
-            if p is None:
-                block_txs.append(BlockTx(TxId(""), Timestamp(0), empty, codes[i]))
-            else:
-                block_txs.append(
-                    BlockTx(TxId(p.tx.tx_id), Timestamp(*p.tx.timestamp), p.rwset, codes[i])
-                )
+        block_txs = [
+            BlockTx(TxId(""), _NO_TIME, empty, code)
+            if p is None
+            else BlockTx(TxId(p.tx.tx_id), p.timestamp, p.rwset, code)
+            for p, code in zip(parsed, codes, strict=True)
+        ]
         mvcc = validate_block(number, block_txs, ledger)
         infos = tuple(
             TxInfo(i, "", code)
             if p is None
-            else TxInfo(i, p.tx.tx_id, code, p.tx.chaincode, p.tx.event_bytes)
+            else TxInfo(i, p.tx.tx_id, code, p.tx.chaincode, p.tx.event_bytes, p.timestamp, p.rwset)
             for i, (p, code) in enumerate(zip(parsed, mvcc.codes, strict=True))
         )
         return ValidatedBlock(number, mvcc.codes, mvcc.writes, infos)
@@ -174,7 +181,7 @@ class BlockValidator:
             return codes_pb.BAD_RWSET
         if any(ns.namespace != tx.chaincode for ns in tx_rwset.namespaces):
             return codes_pb.ILLEGAL_WRITESET
-        return _Parsed(tx, tx_rwset)
+        return _Parsed(tx, tx_rwset, Timestamp(*tx.timestamp))
 
 
 def _job(tx: txutil.ParsedTransaction) -> SignatureJob:
@@ -184,7 +191,7 @@ def _job(tx: txutil.ParsedTransaction) -> SignatureJob:
         signature=tx.signature,
         chaincode=tx.chaincode,
         response_payload=tx.response_payload_bytes,
-        endorsements=tuple((e.endorser, e.signature) for e in tx.endorsements),
+        endorsements=tuple([(e.endorser, e.signature) for e in tx.endorsements]),
     )
 
 
