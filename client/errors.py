@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Self
 
 import grpc
 from grpc_status import rpc_status
@@ -29,8 +30,10 @@ from grpc_status import rpc_status
 from common.errors import ScfError
 from protos.gateway import gateway_pb2
 from protos.peer import transaction_pb2
+from protos.scf import batch_pb2
 
 __all__ = [
+    "CallFailure",
     "CommitError",
     "CommitStatusError",
     "EndorseError",
@@ -60,6 +63,48 @@ class ErrorDetail:
 
     def __str__(self) -> str:
         return f"{self.address} ({self.msp_id}): {self.message}"
+
+
+@dataclass(frozen=True)
+class CallFailure:
+    """What a failed gateway call said: its gRPC status code, message and the
+    ErrorDetails packed in its `google.rpc.Status` — from a unary call's error
+    (`of_rpc`) or from one item of a batch call (`of_item`, which carries exactly
+    what the single call's status would have)."""
+
+    grpc_code: grpc.StatusCode
+    message: str
+    details: tuple[ErrorDetail, ...] = ()
+
+    @classmethod
+    def of_rpc(cls, error: grpc.RpcError) -> CallFailure:
+        call: grpc.Call = error  # type: ignore[assignment]  # every RpcError from a call is one
+        details: list[ErrorDetail] = []
+        try:
+            status = rpc_status.from_call(call)
+        except ValueError:  # a status whose details disagree with its code: ignore them
+            status = None
+        if status is not None:
+            for item in status.details:
+                detail = gateway_pb2.ErrorDetail()
+                if item.Unpack(detail):
+                    details.append(ErrorDetail(detail.address, detail.msp_id, detail.message))
+        return cls(call.code(), call.details() or "", tuple(details))
+
+    @classmethod
+    def of_item(cls, error: batch_pb2.ItemError) -> CallFailure:
+        code = _STATUS_CODES.get(error.code, grpc.StatusCode.UNKNOWN)
+        if code == grpc.StatusCode.OK:  # never sent for a failed item; do not call it success
+            code = grpc.StatusCode.UNKNOWN
+        return cls(
+            code,
+            error.message,
+            tuple(ErrorDetail(d.address, d.msp_id, d.message) for d in error.details),
+        )
+
+
+# google.rpc.Code number → grpc.StatusCode (whose values are (number, name) pairs).
+_STATUS_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 def validation_code_name(code: int) -> str:
@@ -113,40 +158,37 @@ class GatewayError(ScfError):
         return text
 
     @classmethod
-    def from_rpc(
-        cls, error: grpc.RpcError, *, transaction_id: str = "", target: str = ""
-    ) -> GatewayError:
+    def from_rpc(cls, error: grpc.RpcError, *, transaction_id: str = "", target: str = "") -> Self:
         """Wrap a failed gRPC call: code, message and the ErrorDetails it carried."""
-        call: grpc.Call = error  # type: ignore[assignment]  # every RpcError from a call is one
-        grpc_code = call.code()
-        message = call.details() or ""
-        details: list[ErrorDetail] = []
-        try:
-            status = rpc_status.from_call(call)
-        except ValueError:  # a status whose details disagree with its code: ignore them
-            status = None
-        if status is not None:
-            for item in status.details:
-                detail = gateway_pb2.ErrorDetail()
-                if item.Unpack(detail):
-                    details.append(ErrorDetail(detail.address, detail.msp_id, detail.message))
+        return cls.from_failure(
+            CallFailure.of_rpc(error), transaction_id=transaction_id, target=target
+        )
+
+    @classmethod
+    def from_failure(
+        cls, failure: CallFailure, *, transaction_id: str = "", target: str = ""
+    ) -> Self:
+        """The one builder of a failed call's error, whether the failure came as a
+        unary call's gRPC status or as one item's `ItemError` of a batch call: the same
+        failure gives the same error (type, code, message, details)."""
+        message = failure.message
         code: str | None = None
-        if grpc_code == grpc.StatusCode.UNAVAILABLE:
+        if failure.grpc_code == grpc.StatusCode.UNAVAILABLE:
             code = "NETWORK_UNREACHABLE"
             where = f" at {target}" if target else ""
             message = (
                 f"cannot reach the gateway peer{where}: {message or 'unavailable'}; "
                 "is the network running ('scf network status')?"
             )
-        elif grpc_code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        elif failure.grpc_code == grpc.StatusCode.DEADLINE_EXCEEDED:
             code = "TIMEOUT"
             message = f"{cls.stage} timed out: {message}"
         return cls(
             message,
             transaction_id=transaction_id,
-            grpc_code=grpc_code,
-            details=details,
-            code=code or contract_code(message, details) or cls.code,
+            grpc_code=failure.grpc_code,
+            details=failure.details,
+            code=code or contract_code(message, failure.details) or cls.code,
         )
 
 

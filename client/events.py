@@ -12,16 +12,32 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import grpc
 
 from client.errors import EventsError
 from protos.common import common_pb2
 from protos.gateway import gateway_pb2
+from protos.orderer import ab_pb2
 from protos.peer import events_pb2
 
-__all__ = ["BlockEvents", "ChaincodeEvent", "ChaincodeEvents", "EventStream", "open_requests"]
+if TYPE_CHECKING:
+    from client.gateway import Connection
+
+__all__ = [
+    "FOREVER",
+    "BlockEvents",
+    "ChaincodeEvent",
+    "ChaincodeEvents",
+    "EventStream",
+    "SeekSigner",
+    "open_requests",
+    "seek_position",
+]
+
+FOREVER = 2**64 - 1
+"""Fabric clients ask for blocks "until the end of time" with the largest number."""
 
 T = TypeVar("T")
 
@@ -140,3 +156,25 @@ def open_requests(first: Any, closed: threading.Event) -> Iterator[Any]:
     servers; keeping it open makes the stream's end the server's decision)."""
     yield first
     closed.wait()
+
+
+def seek_position(number: int | None, *, newest: bool = False) -> ab_pb2.SeekPosition:
+    """Block `number`; without one, the newest block or (default) the next commit."""
+    if number is not None:
+        return ab_pb2.SeekPosition(specified=ab_pb2.SeekSpecified(number=number))
+    if newest:
+        return ab_pb2.SeekPosition(newest=ab_pb2.SeekNewest())
+    return ab_pb2.SeekPosition(next_commit=ab_pb2.SeekNextCommit())
+
+
+@dataclass(frozen=True)
+class SeekSigner:
+    """`txutil.Signer` over the connection's hash-then-sign, for seek envelopes."""
+
+    connection: Connection
+
+    def serialize(self) -> bytes:
+        return self.connection.creator
+
+    def sign(self, data: bytes) -> bytes:
+        return self.connection.sign(data)

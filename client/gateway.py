@@ -16,6 +16,10 @@ Contracts:
   it elsewhere, and continue with `.with_signature(signature)`.
 * Calls are synchronous and thread-safe (gRPC stubs are); each has a deadline from
   `Timeouts`.
+* `batching=True` (or `Batching(...)` options) turns on the batching mode
+  (`client.batching`): concurrent Endorse and Submit calls share batch calls, and
+  commit statuses come from one filtered-block stream per channel. Off by default:
+  the standard path (one call per step) is what a Fabric peer serves.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from client.batching import Batching, BatchSession
 from client.commit import Commit
 from client.identity import Hash, Identity, Signer, sha256
 from client.network import Network
@@ -77,6 +82,8 @@ class Connection:
     timeouts: Timeouts
     tls_cert_hash: bytes = b""
     creator: bytes = field(default=b"", repr=False)
+    batch: BatchSession | None = field(default=None, repr=False, compare=False)
+    """The batching mode's state, None on the standard path."""
 
     def sign(self, message: bytes) -> bytes:
         """`signer(hash(message))`; raises `NoSignerError` in offline mode."""
@@ -110,6 +117,7 @@ class Gateway:
         server_name: str | None = None,
         channel: grpc.Channel | None = None,
         timeouts: Timeouts | None = None,
+        batching: bool | Batching = False,
     ) -> Gateway:
         """Connect to the gateway peer at `target` (`host:port`).
 
@@ -118,7 +126,8 @@ class Gateway:
         with mutual TLS when `client_cert` and `client_key` are; a plaintext channel
         when it is not. `server_name` is the TLS name to verify instead of the host.
         Connecting does not wait for the peer: an unreachable peer shows as a
-        `NETWORK_UNREACHABLE` error on the first call.
+        `NETWORK_UNREACHABLE` error on the first call. `batching`: the batching mode
+        (module docstring), with default or the given options.
         """
         owned = channel is None
         cert_hash = b""
@@ -145,6 +154,7 @@ class Gateway:
             timeouts=timeouts or Timeouts(),
             tls_cert_hash=cert_hash,
             creator=identity.serialize(),
+            batch=_batch_session(batching, channel, target),
         )
         return cls(connection, channel, owned=owned)
 
@@ -156,11 +166,13 @@ class Gateway:
         org: str,
         user: str,
         timeouts: Timeouts | None = None,
+        batching: bool | Batching = False,
     ) -> Gateway:
         """Connect as `user` of `org` to the org's gateway peer, as the connection
         profile describes them (`client.profile`). Raises `ProfileError`
         (`PROFILE_NOT_FOUND`, `PROFILE_INVALID`, `UNKNOWN_ORG`, `UNKNOWN_USER`), or
-        `MspError` / `TlsMaterialError` if the user's material is unreadable."""
+        `MspError` / `TlsMaterialError` if the user's material is unreadable.
+        `batching` as for `connect`."""
         loaded = load_profile(profile)
         org_profile = loaded.org(org)
         user_profile = org_profile.user(user)
@@ -174,6 +186,7 @@ class Gateway:
             client_key=user_profile.tls_key if peer.tls else None,
             server_name=peer.server_name,
             timeouts=timeouts,
+            batching=batching,
         )
 
     # ------------------------------------------------------------------ accessors
@@ -232,8 +245,17 @@ class Gateway:
 
     # ------------------------------------------------------------------- lifetime
 
+    @property
+    def batching(self) -> Batching | None:
+        """The batching mode's options, None on the standard path."""
+        batch = self._connection.batch
+        return None if batch is None else batch.options
+
     def close(self) -> None:
-        """Close the gRPC channel if the gateway made it (idempotent)."""
+        """Stop the batching mode's streams, and close the gRPC channel if the gateway
+        made it (idempotent)."""
+        if self._connection.batch is not None:
+            self._connection.batch.close()
         if self._owned:
             self._channel.close()
 
@@ -247,6 +269,14 @@ class Gateway:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _batch_session(
+    batching: bool | Batching, channel: grpc.Channel, target: str
+) -> BatchSession | None:
+    if batching is False:
+        return None
+    return BatchSession(Batching() if batching is True else batching, channel, target)
 
 
 def _tls_cert_hash(cert_pem: bytes) -> bytes:

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from client.commit import Commit
 from client.contract import Contract
-from client.events import BlockEvents, ChaincodeEvents, open_requests
+from client.events import (
+    FOREVER,
+    BlockEvents,
+    ChaincodeEvents,
+    SeekSigner,
+    open_requests,
+    seek_position,
+)
 from common.txutil import build_seek_envelope
 from protos.gateway import gateway_pb2
 from protos.orderer import ab_pb2
@@ -18,16 +25,6 @@ if TYPE_CHECKING:
     from client.gateway import Connection
 
 __all__ = ["Network"]
-
-_FOREVER = 2**64 - 1  # Fabric clients ask "until the end of time" with the largest number
-
-
-def _position(number: int | None, *, newest: bool = False) -> ab_pb2.SeekPosition:
-    if number is not None:
-        return ab_pb2.SeekPosition(specified=ab_pb2.SeekSpecified(number=number))
-    if newest:
-        return ab_pb2.SeekPosition(newest=ab_pb2.SeekNewest())
-    return ab_pb2.SeekPosition(next_commit=ab_pb2.SeekNextCommit())
 
 
 @dataclass(frozen=True)
@@ -53,23 +50,23 @@ class Network:
         checkpoints (`checkpoint.checkpoint_block(n)`) after processing block n."""
         if checkpoint is not None and checkpoint.block_number is not None:
             start_block = checkpoint.block_number
-        start = _position(start_block, newest=True)
-        return self._deliver(start, _position(_FOREVER), ab_pb2.SeekInfo.BLOCK_UNTIL_READY)
+        start = seek_position(start_block, newest=True)
+        return self._deliver(start, seek_position(FOREVER), ab_pb2.SeekInfo.BLOCK_UNTIL_READY)
 
     def blocks(self, first: int, last: int | None = None) -> BlockEvents:
         """Blocks `[first, last]` (default `last`: the newest), without waiting for
         new ones: a block beyond the height raises `EventsError` (`BLOCK_NOT_FOUND`)."""
         return self._deliver(
-            _position(first),
-            _position(last, newest=True),
+            seek_position(first),
+            seek_position(last, newest=True),
             ab_pb2.SeekInfo.FAIL_IF_NOT_READY,
         )
 
     def newest_block(self) -> int:
         """The number of the newest committed block."""
         stream = self._deliver(
-            _position(None, newest=True),
-            _position(None, newest=True),
+            seek_position(None, newest=True),
+            seek_position(None, newest=True),
             ab_pb2.SeekInfo.FAIL_IF_NOT_READY,
         )
         with stream:
@@ -82,7 +79,7 @@ class Network:
         envelope = build_seek_envelope(
             self.name,
             ab_pb2.SeekInfo(start=start, stop=stop, behavior=behavior),
-            _SignAdapter(conn),
+            SeekSigner(conn),
             tls_cert_hash=conn.tls_cert_hash,
         )
 
@@ -109,7 +106,7 @@ class Network:
             channel_id=self.name,
             chaincode_id=chaincode,
             identity=conn.creator,
-            start_position=_position(start_block),
+            start_position=seek_position(start_block),
             after_transaction_id=after,
         ).SerializeToString(deterministic=True)
         signed = gateway_pb2.SignedChaincodeEventsRequest(
@@ -120,16 +117,3 @@ class Network:
             return conn.gateway.ChaincodeEvents(signed)
 
         return ChaincodeEvents(start_call, conn.target)
-
-
-@dataclass(frozen=True)
-class _SignAdapter:
-    """`txutil.Signer` over the connection's hash-then-sign."""
-
-    connection: Connection
-
-    def serialize(self) -> bytes:
-        return self.connection.creator
-
-    def sign(self, data: bytes) -> bytes:
-        return self.connection.sign(data)

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from client.errors import EndorseError, EvaluateError
+from client.coalescer import coalesced
+from client.errors import CallFailure, EndorseError, EvaluateError
 from client.transaction import Transaction
 from protos.gateway import gateway_pb2
 from protos.peer import proposal_pb2
@@ -94,7 +95,9 @@ class Proposal:
     def endorse(self) -> Transaction:
         """Collect endorsements; returns the `Transaction` to sign and submit.
 
-        Raises `EndorseError`; nothing has been ordered then.
+        Raises `EndorseError`; nothing has been ordered then. In the batching mode the
+        request may share an `EndorseBatch` call with concurrent ones; the outcome and
+        the error are the same.
         """
         signed = self.signed_proposal()
         request = gateway_pb2.EndorseRequest(
@@ -103,16 +106,20 @@ class Proposal:
             proposed_transaction=signed,
             endorsing_organizations=self.endorsing_organizations,
         )
-        try:
-            response = self._connection.gateway.Endorse(
-                request, timeout=self._connection.timeouts.endorse
+        conn = self._connection
+        outcome = coalesced(
+            conn.batch.endorse if conn.batch is not None else None,
+            conn.gateway.Endorse,
+            request,
+            conn.timeouts.endorse,
+        )
+        if isinstance(outcome, CallFailure):
+            raise EndorseError.from_failure(
+                outcome, transaction_id=self.transaction_id, target=conn.target
             )
-        except grpc.RpcError as exc:
-            raise EndorseError.from_rpc(
-                exc, transaction_id=self.transaction_id, target=self._connection.target
-            ) from None
+        response = outcome
         return Transaction.from_payload(
-            self._connection,
+            conn,
             self.channel,
             self.transaction_id,
             bytes(response.prepared_transaction.payload),

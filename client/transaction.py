@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-import grpc
-
+from client.coalescer import coalesced
 from client.commit import Commit
-from client.errors import EndorseError, SubmitError
+from client.errors import CallFailure, EndorseError, SubmitError
 from common.txutil import TxUtilError, parse_transaction
 from protos.common import common_pb2
 from protos.gateway import gateway_pb2
@@ -100,16 +99,32 @@ class Transaction:
 
     def submit(self) -> Commit:
         """Send the signed transaction to the orderers; returns its `Commit` without
-        waiting for it. Raises `SubmitError` (the tx was not accepted for ordering)."""
+        waiting for it. Raises `SubmitError` (the tx was not accepted for ordering).
+
+        In the batching mode the request may share a `SubmitBatch` call with concurrent
+        ones (same outcome and error), and the txid is registered with the channel's
+        commit stream before it is sent, so the stream cannot miss its block."""
+        conn = self._connection
         request = gateway_pb2.SubmitRequest(
             transaction_id=self.transaction_id,
             channel_id=self.channel,
             prepared_transaction=self.envelope(),
         )
-        try:
-            self._connection.gateway.Submit(request, timeout=self._connection.timeouts.submit)
-        except grpc.RpcError as exc:
-            raise SubmitError.from_rpc(
-                exc, transaction_id=self.transaction_id, target=self._connection.target
-            ) from None
-        return Commit.for_transaction(self._connection, self.channel, self.transaction_id)
+        waiter = None
+        if conn.batch is not None:
+            waiter = conn.batch.commit_waiter(conn, self.channel, self.transaction_id)
+        outcome = coalesced(
+            conn.batch.submit if conn.batch is not None else None,
+            conn.gateway.Submit,
+            request,
+            conn.timeouts.submit,
+        )
+        if isinstance(outcome, CallFailure):
+            if waiter is not None:
+                waiter.abandon()
+            raise SubmitError.from_failure(
+                outcome, transaction_id=self.transaction_id, target=conn.target
+            )
+        if waiter is not None:
+            waiter.submitted()
+        return Commit.for_transaction(conn, self.channel, self.transaction_id, waiter)

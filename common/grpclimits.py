@@ -51,6 +51,7 @@ __all__ = [
     "CLUSTER_LIMITS",
     "DEFAULT_HTTP_LIMITS",
     "DEFAULT_LIMITS",
+    "MAX_BROADCAST_BATCH",
     "ConcurrencyLimiter",
     "GrpcLimits",
     "HttpLimits",
@@ -131,6 +132,13 @@ CLUSTER_LIMITS: Final = GrpcLimits(
 )
 """The orderers' cluster port: only consenters (mutual TLS) connect; Raft messages
 carry whole blocks, so it receives Fabric's 100 MiB."""
+
+MAX_BROADCAST_BATCH: Final = 1024
+"""Envelopes one `scf.BroadcastBatch/BroadcastEnvelopes` call may carry: the orderer
+refuses more with INVALID_ARGUMENT, and the gateway's client cuts its batches here.
+A batch holds one server thread while its envelopes are admitted one by one (about
+0.1 ms each), like a Broadcast stream; its bytes are bounded by
+`max_receive_message_bytes` as any message."""
 
 
 @dataclass(frozen=True)

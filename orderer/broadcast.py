@@ -16,6 +16,11 @@ refusal logged once with its reason and counted by reason:
    next envelope (`submit_async`): the forwards of one stream are pipelined, in
    order, and the answers still go back in request order.
 
+`scf.BroadcastBatch/BroadcastEnvelopes` (`BroadcastHandler.batch`) admits and
+answers each envelope of a batch through the same two steps as the stream
+(`_admit`, then `_answer`): same checks, same refusals and metrics, SUCCESS under
+the same acknowledgement rule.
+
 The envelope bytes ordered are exactly the bytes received (the servicer is
 registered with an identity deserializer), so signatures stay verifiable.
 """
@@ -26,7 +31,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,7 +63,8 @@ class BroadcastChannel(Protocol):
 
 @dataclass(frozen=True)
 class _Pending:
-    """Admitted with SUCCESS; in ack-on-commit mode the answer waits for the block."""
+    """Admitted with SUCCESS; in ack-on-commit mode the answer waits for the block
+    (`watch`; None when the answer is due once the leader took the envelope)."""
 
     channel: BroadcastChannel
     watch: Any
@@ -115,6 +121,10 @@ _SATISFIED = EvaluationResult(True, "")
 
 _SUCCESS = ab_pb2.BroadcastResponse(status=common_pb2.SUCCESS)
 _SUCCESS_BYTES = _SUCCESS.SerializeToString()
+_INTERNAL_ERROR = ab_pb2.BroadcastResponse(
+    status=common_pb2.INTERNAL_SERVER_ERROR,
+    info="the orderer failed unexpectedly on this envelope; see its log",
+)
 
 _SUBMIT_REASONS: dict[int, str] = {
     common_pb2.BAD_REQUEST: "duplicate",
@@ -148,10 +158,34 @@ class BroadcastHandler:
 
     def handle(self, raw: bytes, peer: str = "") -> ab_pb2.BroadcastResponse:
         """Admit one envelope (answer SUCCESS once it is pending at the leader)."""
-        result = self._admit(raw, peer, watch=False)
+        result = self._admit(raw, peer, watch=False, pipelined=False)
         return result if isinstance(result, ab_pb2.BroadcastResponse) else _SUCCESS
 
-    def _admit(self, raw: bytes, peer: str, *, watch: bool) -> ab_pb2.BroadcastResponse | _Pending:
+    def batch(self, raws: Sequence[bytes], peer: str = "") -> list[ab_pb2.BroadcastResponse]:
+        """Each envelope's response, in order, as a stream would answer `raws`.
+
+        All are admitted, in order, before any answer is awaited, and each gets
+        `commit_timeout_s` from its own admission: the waits for the leader and for
+        the blocks overlap, so a batch takes about as long as its slowest envelope.
+        An unexpected exception while admitting one envelope answers that envelope
+        INTERNAL_SERVER_ERROR (on a stream it would end the stream) and no other.
+        """
+        admitted: list[ab_pb2.BroadcastResponse | _Pending] = []
+        for raw in raws:
+            try:
+                admitted.append(self._admit(raw, peer, watch=self._ack_on_commit, pipelined=True))
+            except Exception:
+                log.exception("admitting one envelope of a batch from %s failed", peer or "?")
+                admitted.append(_INTERNAL_ERROR)
+        return [self._answer(item, peer) for item in admitted]
+
+    def _admit(
+        self, raw: bytes, peer: str, *, watch: bool, pipelined: bool
+    ) -> ab_pb2.BroadcastResponse | _Pending:
+        """Check `raw` and hand it to its channel: a refusal, SUCCESS, or a `_Pending`
+        for `_answer` to settle. `watch`: the answer waits for the block (ack on
+        commit). `pipelined`: do not wait for a follower's forward either (the
+        leader's answer is awaited in `_answer`)."""
         try:
             env = parse_envelope(raw)
         except EnvelopeError as exc:
@@ -200,7 +234,7 @@ class BroadcastHandler:
                 peer,
             )
         watcher = channel.watch(txid) if watch else None
-        submit_async = getattr(channel, "submit_async", None) if watch else None
+        submit_async = getattr(channel, "submit_async", None) if pipelined else None
         if submit_async is not None:  # pipelined: the answer is awaited in order
             return _Pending(channel, watcher, txid, self._deadline(), submit_async(raw, txid))
         outcome = channel.submit(raw, txid)
@@ -226,10 +260,32 @@ class BroadcastHandler:
         outcome: ForwardResult = item.outcome.result()
         if outcome.status == common_pb2.SUCCESS:
             return None
-        item.channel.unwatch(item.watch)
+        if item.watch is not None:
+            item.channel.unwatch(item.watch)
         reason = _SUBMIT_REASONS.get(outcome.status, "other")
         channel_id = item.channel.bundle.channel_id
         return self._refuse(channel_id, reason, outcome.status, outcome.info, peer)
+
+    def _answer(
+        self, item: ab_pb2.BroadcastResponse | _Pending, peer: str
+    ) -> ab_pb2.BroadcastResponse:
+        """The response to an admitted envelope: its refusal; SUCCESS once the leader
+        took it and, when watched, its block is appended here; SERVICE_UNAVAILABLE
+        when that has not happened by its deadline."""
+        if isinstance(item, ab_pb2.BroadcastResponse):
+            return item
+        if (refused := self._submitted(item, peer)) is not None:
+            return refused
+        if item.watch is None or item.watch.wait(max(0.0, item.deadline - time.monotonic())):
+            return _SUCCESS
+        item.channel.unwatch(item.watch)
+        return self._refuse(
+            item.channel.bundle.channel_id,
+            "commit_timeout",
+            common_pb2.SERVICE_UNAVAILABLE,
+            f"txid {item.txid} not committed within {self._commit_timeout_s}s; resubmit",
+            peer,
+        )
 
     def _writer_fast_path(self, bundle: ChannelBundle, env: ParsedEnvelope) -> bool:
         """True when `env`'s creator is a valid identity, its signature over the exact
@@ -270,7 +326,7 @@ class BroadcastHandler:
         def admit_all() -> None:
             try:
                 for raw in requests:
-                    admitted.put(self._admit(raw, peer, watch=True))
+                    admitted.put(self._admit(raw, peer, watch=True, pipelined=True))
             except Exception as exc:  # the client went away mid-stream
                 log.debug("broadcast stream from %s ended: %s", peer, exc)
             finally:
@@ -279,19 +335,5 @@ class BroadcastHandler:
         reader = threading.Thread(target=admit_all, name="broadcast-admit", daemon=True)
         reader.start()
         while (item := admitted.get()) is not None:
-            if isinstance(item, ab_pb2.BroadcastResponse):
-                yield item.SerializeToString()
-            elif (refused := self._submitted(item, peer)) is not None:
-                yield refused.SerializeToString()
-            elif item.watch.wait(max(0.0, item.deadline - time.monotonic())):
-                yield _SUCCESS_BYTES
-            else:
-                item.channel.unwatch(item.watch)
-                channel_id = item.channel.bundle.channel_id
-                yield self._refuse(
-                    channel_id,
-                    "commit_timeout",
-                    common_pb2.SERVICE_UNAVAILABLE,
-                    f"txid {item.txid} not committed within {self._commit_timeout_s}s; resubmit",
-                    peer,
-                ).SerializeToString()
+            response = self._answer(item, peer)
+            yield _SUCCESS_BYTES if response is _SUCCESS else response.SerializeToString()

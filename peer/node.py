@@ -141,7 +141,7 @@ class PeerNode:
         self._pool_lock = threading.Lock()
         self._grpc_channels: dict[str, grpc.Channel] = {}
         self._endorser_clients: dict[str, gateway.CoalescingEndorserClient] = {}
-        self._broadcasters: dict[str, gateway.GrpcBroadcastClient] = {}
+        self._broadcasters: dict[str, gateway.CoalescingBroadcastClient] = {}
         self._client_tls: tls.ClientTls | None = None
         self._local_endorser: ProposalProcessor | None = None
         self._indicators: IndicatorStore | None = None
@@ -494,7 +494,11 @@ class PeerNode:
         with self._pool_lock:
             client = self._broadcasters.get(address)
             if client is None:
-                client = gateway.GrpcBroadcastClient(self._grpc_channel(address))
+                # Coalesces concurrent envelopes to this orderer into batch calls; a
+                # Broadcast stream for an orderer without the batch service.
+                client = gateway.CoalescingBroadcastClient(
+                    self._grpc_channel(address), address=address
+                )
                 self._broadcasters[address] = client
             return client
 

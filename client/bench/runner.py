@@ -9,7 +9,7 @@ In order:
    gateway peer (`core`, `bank`, `warehouse` on the default network; the suppliers,
    each on a different gateway peer, for voucher-flow). With `client="node"` each
    client is `bench/fabric-gateway-blind-write.mjs` (the official Fabric Gateway
-   Node client) instead; blind-write only.
+   Node client, `client.bench.node_client`) instead; blind-write only.
 2. **Set-up** (not measured): query writes the keys it will read; voucher-flow
    prepares a pool of accepted, split vouchers (`client.bench.voucher.prepare_pool`:
    issue → accept → split).
@@ -17,10 +17,14 @@ In order:
    of the rate control (`client.bench.workloads`) until `t0 + warmup + duration`
    (or its share of `tx_count`), then waits for what is outstanding (up to 60 s).
    One `Sample` per transaction: sent (before signing) → commit status returned
-   (`Commit.status()`, one CommitStatus call per transaction, as Fabric clients do).
-4. **Sampling.** While the clients run, this process samples every node's and
-   client's CPU and RSS from `/proc` (node PIDs from `DIR/nodes/*/pid`, DIR being
-   the profile's folder), the machine's busy CPU and the load average.
+   (`Commit.status()`). Python clients run the SDK's batching mode by default
+   (`client.batching`: Endorse and Submit calls coalesced into batch calls, commit
+   statuses from one filtered-block stream); `batching=False` is the standard path,
+   one Endorse, Submit and CommitStatus call per transaction as Fabric clients make.
+4. **Sampling** (`client.bench.sampler`). While the clients run, this process samples
+   every node's and client's CPU and RSS from `/proc` (node PIDs from
+   `DIR/nodes/*/pid`, DIR being the profile's folder), the machine's busy CPU and the
+   load average.
 5. **Report** (`client.bench.report`): the window is `[t0 + warmup, t0 + warmup +
    duration)`; with `tx_count`, from the first send to the last completion.
 
@@ -45,9 +49,7 @@ import math
 import multiprocessing as mp
 import os
 import queue
-import shutil
 import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -57,8 +59,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from client.bench.report import BenchSummary, NodeFigures, ProcTick, Sample, node_figures, summarize
-from client.bench.stats import machine_busy_s, read_proc_sample
+from client.bench.node_client import DRAIN_TIMEOUT_S, run_node_clients
+from client.bench.report import BenchSummary, NodeFigures, Sample, node_figures, summarize
+from client.bench.sampler import Sampler
 from client.bench.voucher import (
     CHANNEL,
     SUPPLIERS,
@@ -87,10 +90,6 @@ from client.profile import ConnectionProfile, load_profile
 
 __all__ = ["BenchConfig", "BenchResult", "network_pids", "run_bench"]
 
-DRAIN_TIMEOUT_S = 60.0
-SAMPLE_EVERY_S = 0.5
-REPO = Path(__file__).resolve().parents[2]
-NODE_SCRIPT = REPO / "bench" / "fabric-gateway-blind-write.mjs"
 VOUCHER_CHAINCODE = "receivable"
 VOUCHER_PIECE = 1_000
 VOUCHER_LEAF = 1_000_000
@@ -114,6 +113,7 @@ class BenchConfig:
     client: str = "python"
     channel: str = CHANNEL
     tag: str = ""
+    batching: bool = True
 
     def __post_init__(self) -> None:
         if self.workload not in WORKLOADS:
@@ -150,6 +150,7 @@ class BenchConfig:
             "rate_control": control,
             "clients": self.clients,
             "client": self.client,
+            "batching": self.batching if self.client == "python" else None,
             "duration_s": self.duration_s,
             "tx_count": self.tx_count,
             "warmup_s": self.warmup_s,
@@ -211,9 +212,12 @@ def peer_client_orgs(profile: ConnectionProfile) -> list[str]:
     ]
 
 
-def connect(profile_path: Path, org: str, peer_name: str | None = None) -> Gateway:
+def connect(
+    profile_path: Path, org: str, peer_name: str | None = None, *, batching: bool = False
+) -> Gateway:
     """`Gateway.from_profile` as `User1` of `org`, through `peer_name` (one of the
-    org's peers or gateway peers) instead of the first when given."""
+    org's peers or gateway peers) instead of the first when given; with `batching`,
+    in the SDK's batching mode (`client.batching`)."""
     profile = load_profile(profile_path)
     org_profile = profile.org(org)
     user = org_profile.user("User1")
@@ -230,6 +234,7 @@ def connect(profile_path: Path, org: str, peer_name: str | None = None) -> Gatew
         client_cert=user.tls_cert if peer.tls else None,
         client_key=user.tls_key if peer.tls else None,
         server_name=peer.server_name,
+        batching=batching,
     )
 
 
@@ -252,6 +257,7 @@ class _Spec:
     channel: str
     to_mspid: str = ""
     leaves: tuple[tuple[str, int], ...] = ()
+    batching: bool = True
 
 
 @dataclass
@@ -363,7 +369,7 @@ def _client_main(spec: _Spec, go: Any, start_at: Any, out: Any) -> None:
                 result.first_failure = f"{call.function} {what}: {code}"
 
     try:
-        with connect(Path(spec.profile), spec.org, spec.peer) as gateway:
+        with connect(Path(spec.profile), spec.org, spec.peer, batching=spec.batching) as gateway:
             contract = gateway.network(spec.channel).contract(spec.chaincode)
             if spec.workload == "query":
                 for k in range(8):
@@ -479,43 +485,6 @@ def _open_loop(
 # ------------------------------------------------------------------ the parent
 
 
-class _Sampler(threading.Thread):
-    """Samples `pids` (name → pid) every `SAMPLE_EVERY_S` until stopped."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        super().__init__(daemon=True)
-        self.pids = dict(pids)
-        self.ticks: list[ProcTick] = []
-        self._stop_event = threading.Event()
-        self._lock = threading.Lock()
-
-    def add(self, name: str, pid: int) -> None:
-        with self._lock:
-            self.pids[name] = pid
-
-    def tick(self) -> None:
-        with self._lock:
-            pids = dict(self.pids)
-        procs = {}
-        for name, pid in pids.items():
-            sample = read_proc_sample(pid)
-            if sample is not None:
-                procs[name] = sample
-        parent = read_proc_sample(os.getpid())
-        if parent is not None:
-            procs["bench-parent"] = parent
-        self.ticks.append(ProcTick(time.monotonic(), procs, machine_busy_s(), os.getloadavg()[0]))
-
-    def run(self) -> None:
-        while not self._stop_event.wait(SAMPLE_EVERY_S):
-            self.tick()
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join(timeout=5)
-        self.tick()
-
-
 def _get(out: Any, workers: list[Any], timeout: float) -> tuple[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -595,9 +564,9 @@ def run_bench(
         else [None] * config.clients
     )
     stop_after = None if config.duration_s is None else config.warmup_s + config.duration_s
-    sampler = _Sampler(pids)
+    sampler = Sampler(pids)
     if config.client == "node":
-        samples, late, first_failure, t0 = _run_node_clients(
+        samples, late, first_failure, t0 = run_node_clients(
             config, profile, orgs, chosen, controls, counts, stop_after, tag, sampler, progress
         )
     else:
@@ -653,7 +622,7 @@ def _run_python_clients(
     tag: str,
     by_org: dict[str, list[tuple[str, int]]],
     chaincode: str,
-    sampler: _Sampler,
+    sampler: Sampler,
     progress: Callable[[str], None],
 ) -> tuple[list[Sample], int, str, float]:
     profile = load_profile(config.profile)
@@ -687,6 +656,7 @@ def _run_python_clients(
                 channel=config.channel,
                 to_mspid=to_mspid,
                 leaves=leaves,
+                batching=config.batching,
             )
             proc = ctx.Process(target=_client_main, args=(spec, go, start_at, out), daemon=True)
             proc.start()
@@ -732,105 +702,3 @@ def _run_python_clients(
             proc.join(timeout=5)
     first = next((r.first_failure for r in results if r.first_failure), "")
     return _to_samples(results), sum(r.late for r in results), first, t0
-
-
-# ------------------------------------------------------------------ the Node client
-
-
-def node_config(
-    profile: ConnectionProfile, org: str, peer_name: str, *, channel: str
-) -> dict[str, Any]:
-    """The Node script's connection settings for `User1` of `org` via `peer_name`."""
-    org_profile = profile.org(org)
-    user = org_profile.user("User1")
-    peer = profile.peers[peer_name]
-    if None in (user.cert, user.key, user.tls_cert, user.tls_key) or not isinstance(
-        peer.tls_ca, Path
-    ):
-        raise BenchError(f"the Node client needs file paths for {org} User1 and TLS material")
-    return {
-        "endpoint": peer.address,
-        "hostOverride": peer.server_name or peer.address.split(":")[0],
-        "tlsRootCert": str(peer.tls_ca),
-        "tlsClientCert": str(user.tls_cert),
-        "tlsClientKey": str(user.tls_key),
-        "mspId": org_profile.mspid,
-        "cert": str(user.cert),
-        "key": str(user.key),
-        "channel": channel,
-        "chaincode": KV_CHAINCODE,
-    }
-
-
-def _run_node_clients(
-    config: BenchConfig,
-    profile: ConnectionProfile,
-    orgs: list[str],
-    chosen: list[str],
-    controls: list[RateControl],
-    counts: list[int | None],
-    stop_after: float | None,
-    tag: str,
-    sampler: _Sampler,
-    progress: Callable[[str], None],
-) -> tuple[list[Sample], int, str, float]:
-    node = shutil.which("node")
-    if node is None:
-        raise BenchError("node is not on PATH")
-    # Wall clock → monotonic offset: the Node client reports wall-clock milliseconds.
-    offset = time.time() - time.monotonic()
-    start_wall = time.time() + 3.0
-    t0 = start_wall - offset
-    procs: list[subprocess.Popen[str]] = []
-    try:
-        for i, (org, peer) in enumerate(zip(orgs, chosen, strict=True)):
-            control = controls[i]
-            assert isinstance(control, FixedLoad)
-            cfg = {
-                **node_config(profile, org, peer, channel=config.channel),
-                "prefix": f"nbw.{tag}.{i}",
-                "inFlight": control.in_flight,
-                "valueSize": config.value_size,
-                "durationS": stop_after,
-                "txCount": counts[i],
-                "warmupS": config.warmup_s,
-                "startAtMs": start_wall * 1000,
-                "samples": True,
-            }
-            proc = subprocess.Popen(
-                [node, str(NODE_SCRIPT)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            assert proc.stdin is not None
-            proc.stdin.write(json.dumps(cfg))
-            proc.stdin.close()
-            procs.append(proc)
-            sampler.add(f"client{i}", proc.pid)
-        progress(f"{config.clients} Node clients started ({', '.join(chosen)})")
-        sampler.tick()
-        sampler.start()
-        outputs = []
-        for proc in procs:
-            assert proc.stdout is not None
-            text = proc.stdout.read()
-            proc.wait(timeout=(stop_after or 3600) + DRAIN_TIMEOUT_S + 60)
-            if proc.returncode != 0:
-                raise BenchError(f"the Node client exited with {proc.returncode}")
-            outputs.append(json.loads(text.strip().splitlines()[-1]))
-        sampler.stop()
-    finally:
-        if sampler.is_alive():
-            sampler.stop()
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(timeout=5)
-    samples = [
-        Sample(sent_ms / 1000 - offset, latency_ms / 1000, code, "Put")
-        for out in outputs
-        for sent_ms, latency_ms, code in out["samples"]
-    ]
-    first = next((o.get("first_failure") or "" for o in outputs if o.get("first_failure")), "")
-    return samples, 0, first, t0

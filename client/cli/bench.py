@@ -88,6 +88,12 @@ def _run_options(f: Callable[..., None]) -> Callable[..., None]:
             "(bench/fabric-gateway-blind-write.mjs; blind-write, fixed load).",
         ),
         click.option(
+            "--no-batching",
+            is_flag=True,
+            help="Python clients on the SDK's standard path (one Endorse, Submit and "
+            "CommitStatus call per transaction) instead of its batching mode.",
+        ),
+        click.option(
             "--json",
             "json_out",
             is_flag=False,
@@ -146,6 +152,7 @@ def _run(
     warmup: float,
     clients: int,
     client_kind: str,
+    no_batching: bool,
     json_out: str | None,
     plot: Path | None,
 ) -> None:
@@ -172,6 +179,7 @@ def _run(
             warmup_s=warmup if tx_count is None else 0.0,
             value_size=value_size,
             client=client_kind,
+            batching=not no_batching,
         )
 
         def progress(message: str) -> None:
@@ -211,10 +219,13 @@ def render_result(data: dict[str, Any]) -> str:
         if c["duration_s"]
         else (f"{c['tx_count']} tx")
     )
+    mode = ""
+    if c.get("batching") is not None:
+        mode = " (SDK batching mode)" if c["batching"] else " (SDK standard path)"
     lines = [
         f"machine          {data['machine_description']}",
         f"workload         {c['workload']} ({c['value_size']} B values), {control}, "
-        f"{c['clients']} {c['client']} clients, {bound}",
+        f"{c['clients']} {c['client']} clients{mode}, {bound}",
         f"clients          {', '.join(data['clients'])}",
     ]
     if data["setup"]:

@@ -14,6 +14,7 @@ and, for our SDK, the batching extension `scf.GatewayBatch` over it:
 
 from peer.gateway.batch import GatewayBatchServicer
 from peer.gateway.clients import (
+    CoalescingBroadcastClient,
     CoalescingEndorserClient,
     GrpcBroadcastClient,
     GrpcEndorserClient,
@@ -32,6 +33,7 @@ from peer.gateway.support import (
 __all__ = [
     "BlockSource",
     "BroadcastClient",
+    "CoalescingBroadcastClient",
     "CoalescingEndorserClient",
     "CommitWaiter",
     "EndorserClient",

@@ -57,9 +57,10 @@ class BroadcastClient(Protocol):
     `BroadcastResponse` for it (SUCCESS, SERVICE_UNAVAILABLE, BAD_REQUEST, ...); it
     raises (any exception) when the orderer cannot be reached or the stream broke
     before the answer came, after which the next call may reconnect. Calls from
-    several threads are allowed (the implementation serialises them on a stream).
-    `peer.gateway.clients.GrpcBroadcastClient` is the implementation over a gRPC
-    channel; it keeps one Broadcast stream open per orderer.
+    several threads are allowed. Over a gRPC channel,
+    `peer.gateway.clients.CoalescingBroadcastClient` sends concurrent calls as
+    `scf.BroadcastBatch` batches, and `GrpcBroadcastClient` pipelines them on one
+    Broadcast stream per orderer (Fabric's service).
     """
 
     def broadcast(self, envelope: common_pb2.Envelope, /) -> ab_pb2.BroadcastResponse: ...
