@@ -46,22 +46,26 @@ __all__ = ["BatchSession", "Batching"]
 class Batching:
     """Options of the batching mode.
 
-    `max_outstanding` batch calls per kind may be in flight on a connection, each of at
-    most `max_batch` items. With `commit_stream`, commit statuses come from a filtered
+    `max_outstanding` EndorseBatch calls and `max_outstanding_submits` SubmitBatch
+    calls may be in flight on a connection, each of at most `max_batch` items. Submits
+    get more: the orderer answers a submit only once its block is committed (about a
+    BatchTimeout), so with few calls in flight the submits queued behind them would
+    miss the next block. With `commit_stream`, commit statuses come from a filtered
     block stream; a transaction still unresolved `commit_grace_s` after the stream
     delivered a block received after its submit, or while the stream is down (or has
     not started within `stream_start_timeout_s`), is asked with CommitStatus.
     """
 
     max_outstanding: int = 2
+    max_outstanding_submits: int = 8
     max_batch: int = 256
     commit_stream: bool = True
     commit_grace_s: float = 5.0
     stream_start_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
-        if self.max_outstanding < 1 or self.max_batch < 1:
-            raise ValueError("max_outstanding and max_batch must be >= 1")
+        if min(self.max_outstanding, self.max_outstanding_submits, self.max_batch) < 1:
+            raise ValueError("max_outstanding, max_outstanding_submits and max_batch must be >= 1")
         if self.commit_grace_s <= 0 or self.stream_start_timeout_s <= 0:
             raise ValueError("commit_grace_s and stream_start_timeout_s must be > 0")
 
@@ -111,7 +115,7 @@ class BatchSession:
             submit,
             _outcomes,
             unsupported=self.unsupported,
-            max_outstanding=options.max_outstanding,
+            max_outstanding=options.max_outstanding_submits,
             max_batch=options.max_batch,
         )
         self._lock = threading.Lock()

@@ -61,16 +61,17 @@ def test_concurrent_calls_share_batch_calls(net: BatchNetwork) -> None:
         ]
         gate.clear()
         submitting = [pool.submit(t.submit) for t in transactions]
+        # Submits may have 8 batch calls out (`max_outstanding_submits`).
         wait_until(
             lambda: (
-                len(net.batch_service.sizes["SubmitBatch"]) == 2
-                and session(gw).submit.queued() == 18
+                len(net.batch_service.sizes["SubmitBatch"]) == 8
+                and session(gw).submit.queued() == 12
             )
         )
         gate.set()
         commits = [f.result(timeout=10) for f in submitting]
         statuses = [c.status() for c in commits]
-    assert net.batch_service.sizes == {"EndorseBatch": [1, 1, 18], "SubmitBatch": [1, 1, 18]}
+    assert net.batch_service.sizes == {"EndorseBatch": [1, 1, 18], "SubmitBatch": [1] * 8 + [12]}
     assert sorted(net.script.submitted) == sorted(p.transaction_id for p in proposals)
     assert all(s.successful for s in statuses)
     assert net.calls == {}  # not one unary call
@@ -253,3 +254,5 @@ def test_an_item_that_expired_in_the_queue_fails_unsent_and_sets_no_deadline() -
 def test_batching_options_are_checked() -> None:
     with pytest.raises(ValueError, match="max_batch"):
         Batching(max_batch=0)
+    with pytest.raises(ValueError, match="max_outstanding_submits"):
+        Batching(max_outstanding_submits=0)
