@@ -177,7 +177,15 @@ class BroadcastHandler:
             except Exception:
                 log.exception("admitting one envelope of a batch from %s failed", peer or "?")
                 admitted.append(_INTERNAL_ERROR)
-        return [self._answer(item, peer) for item in admitted]
+        answers: list[ab_pb2.BroadcastResponse] = []
+        try:
+            for item in admitted:
+                answers.append(self._answer(item, peer))
+        finally:
+            # An exception part-way must not leave the rest's commit watches behind.
+            for item in admitted[len(answers) :]:
+                _release(item)
+        return answers
 
     def _admit(
         self, raw: bytes, peer: str, *, watch: bool, pipelined: bool
@@ -193,11 +201,13 @@ class BroadcastHandler:
         channel_id = env.channel_header.channel_id
         channel = self._channels.broadcast_channel(channel_id)
         if channel is None:
+            # Not labelled with the client's channel name: the metric's children would
+            # grow with every name a client makes up.
             return self._refuse(
-                channel_id,
+                "",
                 "not_found",
                 common_pb2.NOT_FOUND,
-                f"channel {channel_id} does not exist here",
+                f"channel {channel_id!r} does not exist here",
                 peer,
             )
         bundle = channel.bundle
@@ -322,11 +332,19 @@ class BroadcastHandler:
         admitted: queue.SimpleQueue[ab_pb2.BroadcastResponse | _Pending | None] = (
             queue.SimpleQueue()
         )
+        lock = threading.Lock()
+        answering = [True]  # False once the stream is closed (the client went away)
 
         def admit_all() -> None:
             try:
                 for raw in requests:
-                    admitted.put(self._admit(raw, peer, watch=True, pipelined=True))
+                    item = self._admit(raw, peer, watch=True, pipelined=True)
+                    with lock:
+                        if answering[0]:
+                            admitted.put(item)
+                            continue
+                    _release(item)
+                    return
             except Exception as exc:  # the client went away mid-stream
                 log.debug("broadcast stream from %s ended: %s", peer, exc)
             finally:
@@ -334,6 +352,26 @@ class BroadcastHandler:
 
         reader = threading.Thread(target=admit_all, name="broadcast-admit", daemon=True)
         reader.start()
-        while (item := admitted.get()) is not None:
-            response = self._answer(item, peer)
-            yield _SUCCESS_BYTES if response is _SUCCESS else response.SerializeToString()
+        try:
+            while (item := admitted.get()) is not None:
+                response = self._answer(item, peer)
+                yield _SUCCESS_BYTES if response is _SUCCESS else response.SerializeToString()
+        finally:
+            # Closed early (client gone): what was admitted but not answered still
+            # holds a commit watch, which only a block holding its txid would remove
+            # — never, for an envelope lost with a leader. Release them.
+            with lock:
+                answering[0] = False
+            while True:
+                try:
+                    left = admitted.get_nowait()
+                except queue.Empty:
+                    break
+                if left is not None:
+                    _release(left)
+
+
+def _release(item: ab_pb2.BroadcastResponse | _Pending) -> None:
+    """Drop the commit watch of an admitted envelope that will not be answered."""
+    if isinstance(item, _Pending) and item.watch is not None:
+        item.channel.unwatch(item.watch)

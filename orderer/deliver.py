@@ -91,11 +91,13 @@ class DeliverHandler:
         channel_id = env.channel_header.channel_id
         channel = self._channels.deliver_channel(channel_id)
         if channel is None:
+            # Not labelled with the client's channel name: the metric's children would
+            # grow with every name a client makes up.
             yield self._refuse(
-                channel_id,
+                "",
                 "not_found",
                 common_pb2.NOT_FOUND,
-                f"channel {channel_id} does not exist here",
+                f"channel {channel_id!r} does not exist here",
                 peer,
             )
             return

@@ -27,6 +27,7 @@ from typing import Any
 
 import plyvel
 
+from common.leveldb import open_db
 from orderer.raft import (
     EMPTY_HARD_STATE,
     EMPTY_SNAPSHOT,
@@ -119,7 +120,7 @@ class LevelRaftStorage:
     def open(cls, path: str) -> LevelRaftStorage:
         try:
             os.makedirs(path, exist_ok=True)
-            db = plyvel.DB(path, create_if_missing=True)
+            db = open_db(path)
         except (OSError, plyvel.Error) as exc:
             raise WalError(f"cannot open the raft log at {path}: {exc}") from None
         return cls(db)

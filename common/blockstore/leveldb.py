@@ -24,6 +24,7 @@ import plyvel
 
 from common.block import header_hash
 from common.blockstore.base import BlockStoreError, TxLocation, check_next, index_entries
+from common.leveldb import open_db
 from protos.common import common_pb2
 
 _BLOCK = b"b"
@@ -63,7 +64,7 @@ class LevelBlockStore:
     def open(cls, path: str) -> LevelBlockStore:
         """Open (creating if needed) a standalone store at `path`."""
         try:
-            db = plyvel.DB(path, create_if_missing=True)
+            db = open_db(path)
         except plyvel.Error as exc:
             raise BlockStoreError(
                 f"cannot open block store at {path}: {exc}", code="BLOCK_STORE_UNAVAILABLE"

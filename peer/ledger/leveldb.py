@@ -26,6 +26,7 @@ import plyvel
 from chaincode.stub import KeyModification
 from common.blockstore import BlockStoreError, LevelBlockStore, TxLocation
 from common.crashpoints import crash_point
+from common.leveldb import open_db
 from peer.ledger import codec
 from peer.ledger.types import (
     NO_COMMIT_HASH,
@@ -170,7 +171,7 @@ class LevelLedger:
     def open(cls, path: str | os.PathLike[str]) -> LevelLedger:
         """Open (creating if needed) the ledger database at `path`."""
         try:
-            db = plyvel.DB(os.fspath(path), create_if_missing=True)
+            db = open_db(path)
         except plyvel.Error as exc:
             raise LedgerError(
                 f"cannot open ledger at {path}: {exc}", code="LEDGER_UNAVAILABLE"

@@ -25,6 +25,7 @@ from typing import Any
 import plyvel
 
 from common.errors import ScfError
+from common.leveldb import open_db
 
 SEP = "\x00"
 HEIGHT = "meta\x00height"
@@ -129,7 +130,7 @@ class IndicatorStore(StoreReader):
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> IndicatorStore:
         try:
-            db = plyvel.DB(os.fspath(path), create_if_missing=True)
+            db = open_db(path)
         except plyvel.Error as exc:
             raise IndicatorError(f"cannot open indicator store at {path}: {exc}") from None
         return cls(db)
