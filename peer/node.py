@@ -135,13 +135,11 @@ class PeerNode:
         self._deliver_channels: dict[str, DeliverChannel] = {}
         self._server: PeerServer | None = None
         self._deliver_service: DeliverService | None = None
-        self._gateway: gateway.GatewayServicer | None = None
-        self._gateway_batch: gateway.GatewayBatchServicer | None = None
         self._operations: OperationsServer | None = None
         self._pool_lock = threading.Lock()
         self._grpc_channels: dict[str, grpc.Channel] = {}
         self._endorser_clients: dict[str, gateway.CoalescingEndorserClient] = {}
-        self._broadcasters: dict[str, gateway.CoalescingBroadcastClient] = {}
+        self._broadcasters: dict[str, gateway.GrpcBroadcastClient] = {}
         self._client_tls: tls.ClientTls | None = None
         self._local_endorser: ProposalProcessor | None = None
         self._indicators: IndicatorStore | None = None
@@ -274,12 +272,10 @@ class PeerNode:
         gateway_pb2_grpc.add_GatewayServicer_to_server(  # type: ignore[no-untyped-call]
             servicer, self._server.server
         )
-        self._gateway = servicer
-        batch = gateway.GatewayBatchServicer(servicer)  # scf.GatewayBatch, for our SDK
+        # scf.GatewayBatch, for our SDK: no threads of its own, nothing to close.
         batch_pb2_grpc.add_GatewayBatchServicer_to_server(  # type: ignore[no-untyped-call]
-            batch, self._server.server
+            gateway.GatewayBatchServicer(servicer), self._server.server
         )
-        self._gateway_batch = batch
         self._start_regulator()
         self.port = self._server.start()
         for channel in self._channels.values():
@@ -389,12 +385,6 @@ class PeerNode:
         if self._server is not None:
             self._server.stop(1.0)
             self._server = None
-        if self._gateway_batch is not None:  # before the gateway its items run on
-            self._gateway_batch.close()
-            self._gateway_batch = None
-        if self._gateway is not None:
-            self._gateway.close()
-            self._gateway = None
         for channel in self._channels.values():
             if channel.deliver is not None:
                 channel.deliver.stop()
@@ -494,11 +484,10 @@ class PeerNode:
         with self._pool_lock:
             client = self._broadcasters.get(address)
             if client is None:
-                # Coalesces concurrent envelopes to this orderer into batch calls; a
-                # Broadcast stream for an orderer without the batch service.
-                client = gateway.CoalescingBroadcastClient(
-                    self._grpc_channel(address), address=address
-                )
+                # Single Submits pipelined on one Broadcast stream; a SubmitBatch's
+                # envelopes in one BroadcastEnvelopes call (the stream for an
+                # orderer without that service).
+                client = gateway.GrpcBroadcastClient(self._grpc_channel(address), address=address)
                 self._broadcasters[address] = client
             return client
 

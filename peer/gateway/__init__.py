@@ -14,7 +14,6 @@ and, for our SDK, the batching extension `scf.GatewayBatch` over it:
 
 from peer.gateway.batch import GatewayBatchServicer
 from peer.gateway.clients import (
-    CoalescingBroadcastClient,
     CoalescingEndorserClient,
     GrpcBroadcastClient,
     GrpcEndorserClient,
@@ -22,6 +21,8 @@ from peer.gateway.clients import (
 )
 from peer.gateway.service import GatewayServicer
 from peer.gateway.support import (
+    BatchBroadcastClient,
+    BatchEndorserClient,
     BlockSource,
     BroadcastClient,
     CommitWaiter,
@@ -31,9 +32,10 @@ from peer.gateway.support import (
 )
 
 __all__ = [
+    "BatchBroadcastClient",
+    "BatchEndorserClient",
     "BlockSource",
     "BroadcastClient",
-    "CoalescingBroadcastClient",
     "CoalescingEndorserClient",
     "CommitWaiter",
     "EndorserClient",

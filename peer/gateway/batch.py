@@ -7,34 +7,31 @@ Contract, per item (as for the single call it stands for):
 
 * Item `i` of the reply answers request `i`; the reply has as many outcomes as the
   request has requests (none for none).
-* Each item is served by `GatewayServicer.endorse` / `.submit`: same parsing, checks,
-  endorsers, orderers and errors as `gateway.Gateway/Endorse` / `Submit`. Its
-  `GatewayError` becomes its `ItemError` (the single call's status code number,
-  message and ErrorDetails, bounded as that call's status is); an unexpected
-  exception becomes UNKNOWN ("Exception calling application: ...", what gRPC answers
-  a single call that raised). An item never fails its neighbours.
-* Items run concurrently, with no order promised between them (as between concurrent
-  single calls): the endorsements of an EndorseBatch overlap (so calls to one remote
-  endorser can be coalesced), and the envelopes of a SubmitBatch are pipelined on
-  each orderer's Broadcast stream instead of each waiting for the previous answer
-  (an orderer answers on commit, ≈ one BatchTimeout).
+* Each item gets the same parsing, checks, endorsers, orderers and errors as
+  `gateway.Gateway/Endorse` / `Submit` (`GatewayServicer.endorse_batch` /
+  `.submit_batch`). Its `GatewayError` becomes its `ItemError` (the single call's
+  status code number, message and ErrorDetails, bounded as that call's status
+  is); an unexpected exception becomes UNKNOWN ("Exception calling application:
+  ...", what gRPC answers a single call that raised). An item never fails its
+  neighbours.
+* The batch stays a batch on its way on, with no thread per item: an
+  EndorseBatch's local endorsements run on the call's thread, and each remote
+  endorser gets one `scf.EndorserBatch` call for all the items it endorses; a
+  SubmitBatch's envelopes go to the orderer in one `scf.BroadcastBatch` call
+  (pipelined on a Fabric orderer's Broadcast stream). No order is promised
+  between items (as between concurrent single calls).
 * More than `MAX_ITEMS` requests fail the whole call [INVALID_ARGUMENT], before any
-  item is handled. When the call ends early (client cancelled, deadline), items not
-  yet started are not started.
+  item is handled.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from concurrent.futures import CancelledError, ThreadPoolExecutor
-from typing import TypeVar
 
 import grpc
 
 from peer.gateway.errors import GatewayError, abort
 from peer.gateway.service import GatewayServicer
-from protos.gateway import gateway_pb2
 from protos.scf import batch_pb2, batch_pb2_grpc
 
 __all__ = ["MAX_ITEMS", "GatewayBatchServicer"]
@@ -43,115 +40,58 @@ log = logging.getLogger(__name__)
 
 MAX_ITEMS = 512
 """Requests one batch call may carry."""
-DEFAULT_PARALLEL_ENDORSEMENTS = 64
-"""Endorse items handled at once, over all calls (each holds a thread while its
-remote endorsers answer)."""
-
-_Q = TypeVar("_Q", gateway_pb2.EndorseRequest, gateway_pb2.SubmitRequest)
-_R = TypeVar("_R", gateway_pb2.EndorseResponse, gateway_pb2.SubmitResponse)
 
 
 class GatewayBatchServicer(batch_pb2_grpc.GatewayBatchServicer):
-    """The GatewayBatch gRPC service over a `GatewayServicer` (not owned: `close()`
-    releases only this servicer's own thread pools).
+    """The GatewayBatch gRPC service over a `GatewayServicer` (not owned). Thread-safe;
+    no threads of its own: each call is served on the thread gRPC runs it on."""
 
-    Endorse items run on a pool of `max_parallel_endorsements` threads; submit items
-    on a pool of `max_parallel_submits` threads (default `MAX_ITEMS`, so one full
-    batch is broadcast at once: a submit item mostly waits for the orderer's answer).
-    Threads are started only as items need them. One item of each call runs on the
-    call's own thread. Thread-safe.
-    """
-
-    def __init__(
-        self,
-        gateway: GatewayServicer,
-        *,
-        max_parallel_endorsements: int = DEFAULT_PARALLEL_ENDORSEMENTS,
-        max_parallel_submits: int = MAX_ITEMS,
-    ) -> None:
+    def __init__(self, gateway: GatewayServicer) -> None:
         self._gateway = gateway
-        self._endorse_pool = ThreadPoolExecutor(
-            max_workers=max_parallel_endorsements, thread_name_prefix="gateway-batch-endorse"
-        )
-        self._submit_pool = ThreadPoolExecutor(
-            max_workers=max_parallel_submits, thread_name_prefix="gateway-batch-submit"
-        )
-
-    def close(self) -> None:
-        """Wait for running items; items not started are dropped."""
-        self._endorse_pool.shutdown(wait=True, cancel_futures=True)
-        self._submit_pool.shutdown(wait=True, cancel_futures=True)
 
     def EndorseBatch(
         self, request: batch_pb2.EndorseRequests, context: grpc.ServicerContext
     ) -> batch_pb2.EndorseOutcomes:
-        results = _run_items(self._endorse_pool, self._gateway.endorse, request.requests, context)
+        _check_size(len(request.requests), context)
         return batch_pb2.EndorseOutcomes(
             outcomes=[
-                batch_pb2.EndorseOutcome(error=r.to_item_error())
-                if isinstance(r, GatewayError)
+                batch_pb2.EndorseOutcome(error=_item_error(r))
+                if isinstance(r, Exception)
                 else batch_pb2.EndorseOutcome(response=r)
-                for r in results
+                for r in self._gateway.endorse_batch(request.requests)
             ]
         )
 
     def SubmitBatch(
         self, request: batch_pb2.SubmitRequests, context: grpc.ServicerContext
     ) -> batch_pb2.SubmitOutcomes:
-        results = _run_items(self._submit_pool, self._gateway.submit, request.requests, context)
+        _check_size(len(request.requests), context)
         return batch_pb2.SubmitOutcomes(
             outcomes=[
-                batch_pb2.SubmitOutcome(error=r.to_item_error())
-                if isinstance(r, GatewayError)
+                batch_pb2.SubmitOutcome(error=_item_error(r))
+                if isinstance(r, Exception)
                 else batch_pb2.SubmitOutcome(response=r)
-                for r in results
+                for r in self._gateway.submit_batch(request.requests)
             ]
         )
 
 
-def _run_items(
-    pool: ThreadPoolExecutor,
-    handler: Callable[[_Q], _R],
-    requests: Sequence[_Q],
-    context: grpc.ServicerContext,
-) -> list[_R | GatewayError]:
-    """Each request's response or error, in request order. Items 1.. go to `pool`
-    at once, item 0 runs on this thread meanwhile; then every item is awaited."""
-    if len(requests) > MAX_ITEMS:
+def _check_size(count: int, context: grpc.ServicerContext) -> None:
+    if count > MAX_ITEMS:
         abort(
             context,
             GatewayError(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"a batch carries at most {MAX_ITEMS} requests, this one {len(requests)}",
+                f"a batch carries at most {MAX_ITEMS} requests, this one {count}",
             ),
         )
-    if not requests:
-        return []
-    futures = [pool.submit(_attempt, handler, r) for r in requests[1:]]
-
-    def drop_unstarted() -> None:
-        for future in futures:
-            future.cancel()  # no-op for items running or done
-
-    if not context.add_callback(drop_unstarted):
-        drop_unstarted()  # the call has already ended
-    results = [_attempt(handler, requests[0])]
-    for future in futures:
-        try:
-            results.append(future.result())
-        except CancelledError:
-            results.append(
-                GatewayError(grpc.StatusCode.CANCELLED, "the call ended before this item ran")
-            )
-    return results
 
 
-def _attempt(handler: Callable[[_Q], _R], request: _Q) -> _R | GatewayError:
-    """`handler(request)`, or the error its single call would have answered."""
-    try:
-        return handler(request)
-    except GatewayError as error:
-        return error
-    except Exception as exc:
-        log.exception("gateway batch item failed unexpectedly")
-        return GatewayError(grpc.StatusCode.UNKNOWN, f"Exception calling application: {exc}")
+def _item_error(error: Exception) -> batch_pb2.ItemError:
+    """The ItemError of an item that failed with `error` (module docstring)."""
+    if isinstance(error, GatewayError):
+        return error.to_item_error()
+    log.error("gateway batch item failed unexpectedly", exc_info=error)
+    return GatewayError(
+        grpc.StatusCode.UNKNOWN, f"Exception calling application: {error}"
+    ).to_item_error()

@@ -3,28 +3,33 @@ owns (pooled by address, mutual TLS), and a helper to list a channel's endorsers
 
 The node builds these from its channel pool:
 
-    CoalescingEndorserClient(pool.channel(address))   # batches; unary if the peer can't
-    CoalescingBroadcastClient(pool.channel(address))  # batches; a stream if it can't
+    CoalescingEndorserClient(pool.channel(address))  # batches; unary if the peer can't
+    GrpcBroadcastClient(pool.channel(address))       # a stream; batches for a batch
 
-Both coalesce concurrent calls into calls of our batch services
-(protos/scf/batch.proto) through one `peer.gateway.coalesce.Coalescer`.
-None creates a channel or TLS material, and none closes the channel it was given
-(the pool owns it); `close` only ends a client's Broadcast stream.
+Both send a gateway batch's items as calls of our batch services
+(protos/scf/batch.proto) when the node has them, and fall back to Fabric's
+services when it has not; the endorser client also coalesces concurrent single
+calls (`peer.gateway.coalesce.Coalescer`). None creates a channel or TLS material,
+and none closes the channel it was given (the pool owns it); `close` only ends a
+client's Broadcast stream.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
+import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from common.config.channel import ChannelConfig
 from common.errors import ScfError
@@ -40,7 +45,6 @@ from protos.scf import batch_pb2, batch_pb2_grpc
 
 __all__ = [
     "BroadcastBatchError",
-    "CoalescingBroadcastClient",
     "CoalescingEndorserClient",
     "EndorseBatchError",
     "GrpcBroadcastClient",
@@ -48,17 +52,20 @@ __all__ = [
     "endorsing_peers_from_config",
 ]
 
+log = logging.getLogger(__name__)
+
 DEFAULT_ENDORSE_TIMEOUT = 30.0
 """Seconds a remote ProcessProposal may take (Fabric's gateway endorsementTimeout)."""
 DEFAULT_BROADCAST_TIMEOUT = 30.0
 """Seconds to wait for an orderer's answer to one envelope (Fabric's broadcastTimeout)."""
 DEFAULT_MAX_OUTSTANDING_BATCHES = 2
 """ProcessProposals calls in flight per remote peer; further proposals queue."""
-DEFAULT_MAX_OUTSTANDING_BROADCASTS = 4
-"""BroadcastEnvelopes calls in flight per orderer; further envelopes queue. An
-orderer acknowledging on commit answers a batch only when its block is committed
-(≈ one BatchTimeout), so these slots, not the orderer's CPU, decide how many
-envelopes still reach the block being filled (see docs/protocol.md)."""
+
+ProposalResponse = proposal_response_pb2.ProposalResponse
+EndorseAnswers = list[ProposalResponse | Exception]
+BroadcastAnswers = list[ab_pb2.BroadcastResponse | Exception]
+_M = TypeVar("_M", bound=Message)
+_R = TypeVar("_R")
 
 
 def endorsing_peers_from_config(
@@ -75,9 +82,69 @@ def endorsing_peers_from_config(
     ]
 
 
+# ----------------------------------------------------------- batch call helpers
+
+
+def _chunks(items: Sequence[_M], max_count: int, max_bytes: int) -> list[list[_M]]:
+    """`items` in order, cut into runs of at most `max_count` items and (unless one
+    item alone is larger) `max_bytes` serialized bytes: one batch call each."""
+    chunks: list[list[_M]] = []
+    size = 0
+    for item in items:
+        item_size = item.ByteSize()
+        if not chunks or len(chunks[-1]) >= max_count or size + item_size > max_bytes:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += item_size
+    return chunks
+
+
+def _start(method: Any, request: Message, **kwargs: Any) -> Callable[[], Any]:
+    """`method.future(request, **kwargs)` started now; the returned function waits
+    for its reply, raising what the call (or starting it) raised."""
+    try:
+        future = method.future(request, **kwargs)
+    except Exception as exc:  # e.g. the channel is closed
+        error = exc
+
+        def failed() -> Any:
+            raise error
+
+        return failed
+    return future.result  # type: ignore[no-any-return]
+
+
+def _each(count: int, call: Callable[[], Sequence[_R]]) -> list[_R | Exception]:
+    """`call()`'s answers, or its exception once for each of its `count` items."""
+    try:
+        return list(call())
+    except Exception as exc:  # the call failed: each of its items failed with it
+        return [exc] * count
+
+
+def _unimplemented(exc: Exception) -> bool:
+    return isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+class _Pending:
+    """Answers of calls in flight (`PendingResponses`): each part waits for its
+    call and gives its items' answers; `result` joins them in order."""
+
+    def __init__(self, parts: Sequence[Callable[[], EndorseAnswers]]) -> None:
+        self._parts = parts
+
+    def result(self) -> EndorseAnswers:
+        return [answer for part in self._parts for answer in part()]
+
+
+# ------------------------------------------------------------------- endorsers
+
+
 class GrpcEndorserClient:
-    """`EndorserClient` over a gRPC channel: one unary ProcessProposal per call,
-    with a deadline. Transport errors raise `grpc.RpcError`."""
+    """`BatchEndorserClient` over a gRPC channel with Fabric's service only: one
+    unary ProcessProposal per proposal, with a deadline (several at once are in
+    flight together). Transport errors raise `grpc.RpcError`."""
 
     def __init__(self, channel: grpc.Channel, *, timeout: float = DEFAULT_ENDORSE_TIMEOUT) -> None:
         self._stub = peer_pb2_grpc.EndorserStub(channel)  # type: ignore[no-untyped-call]
@@ -87,11 +154,35 @@ class GrpcEndorserClient:
         self, signed: proposal_pb2.SignedProposal, /, min_height: int = 0
     ) -> proposal_response_pb2.ProposalResponse:
         """`min_height` travels as call metadata (see `MIN_HEIGHT_METADATA`)."""
-        metadata = ((MIN_HEIGHT_METADATA, str(min_height)),) if min_height > 0 else None
         response: proposal_response_pb2.ProposalResponse = self._stub.ProcessProposal(
-            signed, timeout=self._timeout, metadata=metadata
+            signed, timeout=self._timeout, metadata=_height_metadata(min_height)
         )
         return response
+
+    def process_proposals(
+        self, signed: Sequence[proposal_pb2.SignedProposal], /, min_height: int = 0
+    ) -> EndorseAnswers:
+        if len(signed) == 1:  # blocking: gRPC polls on this thread
+            return _each(1, lambda: [self.process_proposal(signed[0], min_height)])
+        return self.start_proposals(signed, min_height).result()
+
+    def start_proposals(
+        self, signed: Sequence[proposal_pb2.SignedProposal], /, min_height: int = 0
+    ) -> _Pending:
+        metadata = _height_metadata(min_height)
+        calls = [
+            _start(self._stub.ProcessProposal, p, timeout=self._timeout, metadata=metadata)
+            for p in signed
+        ]
+        return _Pending([functools.partial(_each, 1, functools.partial(_one, c)) for c in calls])
+
+
+def _one(call: Callable[[], _R]) -> list[_R]:
+    return [call()]
+
+
+def _height_metadata(min_height: int) -> tuple[tuple[str, str], ...] | None:
+    return ((MIN_HEIGHT_METADATA, str(min_height)),) if min_height > 0 else None
 
 
 class EndorseBatchError(ScfError):
@@ -109,10 +200,11 @@ class _Proposal:
 
 
 class CoalescingEndorserClient:
-    """`EndorserClient` that coalesces concurrent calls to one peer into
-    `scf.EndorserBatch/ProcessProposals` batches, with no timer (`Coalescer`).
+    """`BatchEndorserClient` over `scf.EndorserBatch/ProcessProposals`.
 
-    Contract: `Coalescer`'s, with these specifics:
+    Contract of `process_proposal` (and of `process_proposals` of ONE proposal, as
+    a single Endorse sends): `Coalescer`'s, coalescing concurrent calls to one peer
+    into batches with no timer, with these specifics:
 
     * At most `max_outstanding` batch calls are in flight (they last a few ms: the
       peer simulates and answers).
@@ -120,8 +212,14 @@ class CoalescingEndorserClient:
       `EndorseBatchError` (`ENDORSE_TIMEOUT`, `BAD_BATCH_REPLY`).
     * A batch carries the largest `min_height` of its items (the endorser waits
       for that height, briefly, before simulating; see `peer.endorser.batch`).
-    * A peer answering UNIMPLEMENTED (a Fabric peer, an older scfchain peer) turns
-      this client permanently into a `GrpcEndorserClient`.
+
+    `process_proposals` / `start_proposals` of several proposals (a gateway
+    batch's) send them at once as their own batch call(s), bypassing the queue,
+    cut at `max_batch` proposals and `max_batch_bytes`; a malformed reply answers
+    each of its proposals with `EndorseBatchError` (`BAD_BATCH_REPLY`).
+
+    A peer answering UNIMPLEMENTED (a Fabric peer, an older scfchain peer) turns
+    this client permanently into a `GrpcEndorserClient`.
     """
 
     def __init__(
@@ -135,21 +233,24 @@ class CoalescingEndorserClient:
         clock: Callable[[], float] = time.monotonic,
         address: str = "",
     ) -> None:
-        stub = batch_pb2_grpc.EndorserBatchStub(channel)  # type: ignore[no-untyped-call]
-        unary = GrpcEndorserClient(channel, timeout=timeout)
+        self._stub = batch_pb2_grpc.EndorserBatchStub(channel)  # type: ignore[no-untyped-call]
+        self._unary = GrpcEndorserClient(channel, timeout=timeout)
+        self._timeout = timeout
+        self._max_batch = max_batch
+        self._max_batch_bytes = max_batch_bytes
         rpc: BatchRpc[
             _Proposal,
             proposal_response_pb2.ProposalResponse,
             batch_pb2.ProposalBatch,
             batch_pb2.ProposalResponseBatch,
         ] = BatchRpc(
-            method=stub.ProcessProposals,
+            method=self._stub.ProcessProposals,
             request=lambda items: batch_pb2.ProposalBatch(
                 proposals=[p.signed for p in items],
                 min_ledger_height=max(p.min_height for p in items),
             ),
             responses=lambda reply: reply.responses,
-            single=lambda p: unary.process_proposal(p.signed, p.min_height),
+            single=lambda p: self._unary.process_proposal(p.signed, p.min_height),
             error=EndorseBatchError,
             timeout_code="ENDORSE_TIMEOUT",
             node="endorser",
@@ -178,6 +279,64 @@ class CoalescingEndorserClient:
         self, signed: proposal_pb2.SignedProposal, /, min_height: int = 0
     ) -> proposal_response_pb2.ProposalResponse:
         return self._coalescer.call(_Proposal(signed, min_height), signed.ByteSize())
+
+    def process_proposals(
+        self, signed: Sequence[proposal_pb2.SignedProposal], /, min_height: int = 0
+    ) -> EndorseAnswers:
+        if len(signed) == 1:  # a single Endorse: coalesced with its concurrent peers
+            return _each(1, lambda: [self.process_proposal(signed[0], min_height)])
+        chunks = _chunks(signed, self._max_batch, self._max_batch_bytes)
+        if len(chunks) > 1 or not self._coalescer.batching:
+            return self.start_proposals(signed, min_height).result()
+        # One call, blocking: gRPC polls for the reply on this thread.
+        return self._answers(chunks[0], min_height, lambda: self._call(chunks[0], min_height))
+
+    def start_proposals(
+        self, signed: Sequence[proposal_pb2.SignedProposal], /, min_height: int = 0
+    ) -> _Pending:
+        if not self._coalescer.batching:
+            return self._unary.start_proposals(signed, min_height)
+        parts = []
+        for chunk in _chunks(signed, self._max_batch, self._max_batch_bytes):
+            request = batch_pb2.ProposalBatch(proposals=chunk, min_ledger_height=min_height)
+            reply = _start(self._stub.ProcessProposals, request, timeout=self._timeout)
+            parts.append(functools.partial(self._answers, chunk, min_height, reply))
+        return _Pending(parts)
+
+    def _call(
+        self, chunk: list[proposal_pb2.SignedProposal], min_height: int
+    ) -> batch_pb2.ProposalResponseBatch:
+        request = batch_pb2.ProposalBatch(proposals=chunk, min_ledger_height=min_height)
+        reply: batch_pb2.ProposalResponseBatch = self._stub.ProcessProposals(
+            request, timeout=self._timeout
+        )
+        return reply
+
+    def _answers(
+        self,
+        chunk: list[proposal_pb2.SignedProposal],
+        min_height: int,
+        reply: Callable[[], batch_pb2.ProposalResponseBatch],
+    ) -> EndorseAnswers:
+        """The answers of one batch call's `chunk`, from `reply()`; an UNIMPLEMENTED
+        peer gets them again as unary calls (and every later call too)."""
+        try:
+            responses = reply().responses
+        except Exception as exc:  # grpc.RpcError: the call failed, each item with it
+            if not _unimplemented(exc):
+                return [exc] * len(chunk)
+            self._coalescer.fall_back()
+            return self._unary.process_proposals(chunk, min_height)
+        if len(responses) != len(chunk):
+            error = EndorseBatchError(
+                f"the endorser answered {len(responses)} responses to a batch of {len(chunk)}",
+                code="BAD_BATCH_REPLY",
+            )
+            return [error] * len(chunk)
+        return list(responses)
+
+
+# -------------------------------------------------------------------- orderers
 
 
 class _StreamEnded(ConnectionError):
@@ -251,40 +410,151 @@ class _Stream:
         self.call.cancel()
 
 
-class GrpcBroadcastClient:
-    """`BroadcastClient` keeping one Broadcast stream open to one orderer.
+class BroadcastBatchError(ScfError):
+    """An orderer answered a `BroadcastEnvelopes` batch with the wrong number of
+    responses (`BAD_BATCH_REPLY`): every envelope of that batch fails with it."""
 
-    Concurrent calls are pipelined on that stream, as Fabric's gateway sends
-    concurrent submits on their own streams: the orderer admits each envelope as it
-    arrives and answers them in order (an orderer that acknowledges on commit answers
-    once the block is cut, so waiting for one answer before sending the next envelope
-    would put every transaction through one gateway into a block of its own). A
-    stream that failed or timed out is dropped, failing every call waiting on it, and
-    the next call opens a new one (an envelope is never re-sent by this client: the
-    gateway decides whether to try another orderer).
+    code = "BROADCAST_BATCH_FAILED"
+
+
+class GrpcBroadcastClient:
+    """`BatchBroadcastClient` for one orderer.
+
+    `broadcast` (a single Submit) uses one Broadcast stream kept open: concurrent
+    calls are pipelined on it, as Fabric's gateway sends concurrent submits on
+    their own streams: the orderer admits each envelope as it arrives and answers
+    them in order (an orderer that acknowledges on commit answers once the block is
+    cut, so waiting for one answer before sending the next envelope would put every
+    transaction through one gateway into a block of its own). A stream that failed
+    or timed out is dropped, failing every call waiting on it, and the next call
+    opens a new one.
+
+    `broadcast_batch` (a SubmitBatch) sends its envelopes as one
+    `scf.BroadcastBatch/BroadcastEnvelopes` call (more when over `max_batch`
+    envelopes or `max_batch_bytes`, in flight together); an orderer answering
+    UNIMPLEMENTED (a Fabric orderer, an older scfchain orderer) gets them, and
+    every later batch, pipelined on the stream instead. A failed call answers
+    each of its envelopes with its `grpc.RpcError` (DEADLINE_EXCEEDED after
+    `timeout`). An envelope is never re-sent by this client: the gateway decides
+    whether to try another orderer.
     """
 
     def __init__(
-        self, channel: grpc.Channel, *, timeout: float = DEFAULT_BROADCAST_TIMEOUT
+        self,
+        channel: grpc.Channel,
+        *,
+        timeout: float = DEFAULT_BROADCAST_TIMEOUT,
+        max_batch: int = MAX_BROADCAST_BATCH,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        address: str = "",
     ) -> None:
         self._stub = ab_pb2_grpc.AtomicBroadcastStub(channel)  # type: ignore[no-untyped-call]
+        self._batch_stub = batch_pb2_grpc.BroadcastBatchStub(channel)  # type: ignore[no-untyped-call]
         self._timeout = timeout
+        self._max_batch = max_batch
+        self._max_batch_bytes = max_batch_bytes
+        self._address = address or "(unnamed)"
         self._lock = threading.Lock()
         self._stream: _Stream | None = None
+        self._batching = True
+
+    @property
+    def batching(self) -> bool:
+        """False once the orderer answered UNIMPLEMENTED (batches use the stream)."""
+        with self._lock:
+            return self._batching
 
     def broadcast(self, envelope: common_pb2.Envelope, /) -> ab_pb2.BroadcastResponse:
         with self._lock:
-            stream = self._stream
-            waiter = stream.send(envelope) if stream is not None and stream.alive() else None
-            if stream is None or waiter is None:
-                if stream is not None:
-                    stream.close()  # releases gRPC's thread blocked reading our queue
-                stream = self._stream = _Stream(self._stub)
-                waiter = stream.send(envelope)
-                assert waiter is not None  # a new stream has not failed yet
+            stream, waiter = self._send(envelope)
+        return self._await(stream, waiter, self._timeout)
+
+    def broadcast_batch(self, envelopes: Sequence[common_pb2.Envelope], /) -> BroadcastAnswers:
+        if not self.batching:
+            return self._pipeline(envelopes)
+        chunks = _chunks(envelopes, self._max_batch, self._max_batch_bytes)
+        if len(chunks) == 1:  # blocking: gRPC polls for the reply on this thread
+            return self._answers(chunks[0], functools.partial(self._call, chunks[0]))
+        replies = [
+            _start(
+                self._batch_stub.BroadcastEnvelopes,
+                batch_pb2.EnvelopeBatch(envelopes=chunk),
+                timeout=self._timeout,
+            )
+            for chunk in chunks
+        ]
+        return [a for c, r in zip(chunks, replies, strict=True) for a in self._answers(c, r)]
+
+    def _call(self, chunk: list[common_pb2.Envelope]) -> batch_pb2.BroadcastResponseBatch:
+        reply: batch_pb2.BroadcastResponseBatch = self._batch_stub.BroadcastEnvelopes(
+            batch_pb2.EnvelopeBatch(envelopes=chunk), timeout=self._timeout
+        )
+        return reply
+
+    def _answers(
+        self,
+        chunk: list[common_pb2.Envelope],
+        reply: Callable[[], batch_pb2.BroadcastResponseBatch],
+    ) -> BroadcastAnswers:
+        """The answers of one batch call's `chunk`, from `reply()`; an UNIMPLEMENTED
+        orderer gets them again on the stream (and every later batch too)."""
+        try:
+            responses = reply().responses
+        except Exception as exc:  # grpc.RpcError: the call failed, each item with it
+            if not _unimplemented(exc):
+                return [exc] * len(chunk)
+            with self._lock:
+                first, self._batching = self._batching, False
+            if first:
+                log.info(
+                    "orderer %s has no scf.BroadcastBatch service; using its Broadcast stream",
+                    self._address,
+                )
+            return self._pipeline(chunk)
+        if len(responses) != len(chunk):
+            error = BroadcastBatchError(
+                f"the orderer answered {len(responses)} responses to a batch of {len(chunk)}",
+                code="BAD_BATCH_REPLY",
+            )
+            return [error] * len(chunk)
+        return list(responses)
+
+    def _pipeline(self, envelopes: Sequence[common_pb2.Envelope]) -> BroadcastAnswers:
+        """Every envelope sent on the stream, then every answer awaited (all within
+        `timeout` of now)."""
+        with self._lock:
+            sent = [self._send(envelope) for envelope in envelopes]
+        deadline = time.monotonic() + self._timeout
+        answers: BroadcastAnswers = []
+        for stream, waiter in sent:
+            try:
+                answers.append(self._await(stream, waiter, deadline - time.monotonic()))
+            except Exception as exc:  # the stream broke or timed out: this one failed
+                answers.append(exc)
+        return answers
+
+    def _send(
+        self, envelope: common_pb2.Envelope
+    ) -> tuple[_Stream, Future[ab_pb2.BroadcastResponse]]:
+        """Queue `envelope` on the open stream, or a new one; call with `_lock` held."""
+        stream = self._stream
+        waiter = stream.send(envelope) if stream is not None and stream.alive() else None
+        if stream is None or waiter is None:
+            if stream is not None:
+                stream.close()  # releases gRPC's thread blocked reading our queue
+            stream = self._stream = _Stream(self._stub)
+            waiter = stream.send(envelope)
+            assert waiter is not None  # a new stream has not failed yet
+        return stream, waiter
+
+    def _await(
+        self, stream: _Stream, waiter: Future[ab_pb2.BroadcastResponse], timeout: float
+    ) -> ab_pb2.BroadcastResponse:
+        """`waiter`'s answer within `timeout` seconds; a failed or silent stream is
+        dropped (failing every call waiting on it) and its error raised."""
         try:
             try:
-                return waiter.result(timeout=self._timeout)
+                return waiter.result(timeout=max(timeout, 0.0))
             except FutureTimeout:
                 # The orderer stayed silent: cancel the call, which fails the waiters
                 # with the RpcError gRPC reports.
@@ -303,85 +573,3 @@ class GrpcBroadcastClient:
             if self._stream is not None:
                 self._stream.close()
                 self._stream = None
-
-
-class BroadcastBatchError(ScfError):
-    """An envelope sent through `CoalescingBroadcastClient` got no usable answer:
-    `BROADCAST_TIMEOUT` (no answer within the deadline) or `BAD_BATCH_REPLY` (the
-    orderer answered a batch with the wrong number of responses)."""
-
-    code = "BROADCAST_BATCH_FAILED"
-
-
-class CoalescingBroadcastClient:
-    """`BroadcastClient` that coalesces concurrent calls to one orderer into
-    `scf.BroadcastBatch/BroadcastEnvelopes` batches, with no timer (`Coalescer`).
-
-    Contract: `Coalescer`'s, with these specifics:
-
-    * Each envelope is answered as on a Broadcast stream (the orderer admits a
-      batch's envelopes in order, and answers each under the stream's
-      acknowledgement rule).
-    * At most `max_outstanding` batch calls are in flight; batches are cut at
-      `max_batch` envelopes (the orderer's bound) or `max_batch_bytes`.
-    * A failed batch call raises its `grpc.RpcError` in every caller of that batch
-      (the gateway then tries the next orderer); no answer within `timeout`, or a
-      malformed reply, raises `BroadcastBatchError`. An envelope is never re-sent.
-    * An orderer answering UNIMPLEMENTED (a Fabric orderer, an older scfchain
-      orderer) turns this client permanently into a `GrpcBroadcastClient` (one
-      pipelined Broadcast stream); `close` ends that stream.
-    """
-
-    def __init__(
-        self,
-        channel: grpc.Channel,
-        *,
-        timeout: float = DEFAULT_BROADCAST_TIMEOUT,
-        max_outstanding: int = DEFAULT_MAX_OUTSTANDING_BROADCASTS,
-        max_batch: int = MAX_BROADCAST_BATCH,
-        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
-        clock: Callable[[], float] = time.monotonic,
-        address: str = "",
-    ) -> None:
-        stub = batch_pb2_grpc.BroadcastBatchStub(channel)  # type: ignore[no-untyped-call]
-        self._stream = GrpcBroadcastClient(channel, timeout=timeout)
-        rpc: BatchRpc[
-            common_pb2.Envelope,
-            ab_pb2.BroadcastResponse,
-            batch_pb2.EnvelopeBatch,
-            batch_pb2.BroadcastResponseBatch,
-        ] = BatchRpc(
-            method=stub.BroadcastEnvelopes,
-            request=lambda envelopes: batch_pb2.EnvelopeBatch(envelopes=envelopes),
-            responses=lambda reply: reply.responses,
-            single=self._stream.broadcast,
-            error=BroadcastBatchError,
-            timeout_code="BROADCAST_TIMEOUT",
-            node="orderer",
-            service="scf.BroadcastBatch",
-        )
-        self._coalescer = Coalescer(
-            rpc,
-            timeout=timeout,
-            max_outstanding=max_outstanding,
-            max_batch=max_batch,
-            max_batch_bytes=max_batch_bytes,
-            clock=clock,
-            address=address,
-        )
-
-    @property
-    def batching(self) -> bool:
-        """False once the orderer answered UNIMPLEMENTED (a stream is used then)."""
-        return self._coalescer.batching
-
-    def queued(self) -> int:
-        """Envelopes waiting for a free batch slot (observability and tests)."""
-        return self._coalescer.queued()
-
-    def broadcast(self, envelope: common_pb2.Envelope, /) -> ab_pb2.BroadcastResponse:
-        return self._coalescer.call(envelope, envelope.ByteSize())
-
-    def close(self) -> None:
-        """End the fallback stream, if one is open (the channel stays open)."""
-        self._stream.close()

@@ -2,7 +2,7 @@
 
 gRPC-Python spends ≈ 0.75 ms of CPU per unary call (and ≈ 0.25 ms per stream
 message) at each end; our batch services (protos/scf/batch.proto) carry many items
-per call. `Coalescer` is the client side shared by the gateway's clients
+per call. `Coalescer` is the client side of the gateway's endorser client
 (`peer.gateway.clients`): it turns concurrent single calls into batch calls and
 back, and falls back to the single call for a node without the batch service.
 What differs per RPC (the request, the reply's items, the single call, the error)
@@ -272,13 +272,21 @@ class Coalescer(Generic[Q, R, BQ, BR]):
             for item in batch:
                 item.answer.set_exception(error)
 
-    def _fall_back(self, batch: list[_Item[Q, R]]) -> None:
+    def fall_back(self) -> None:
+        """Turn to single calls for good, as when a batch call of this coalescer is
+        answered UNIMPLEMENTED: for a batch call sent around it (same node, same
+        service) that got that answer. Queued items go back to their callers."""
+        self._fall_back([], in_flight=False)
+
+    def _fall_back(self, batch: list[_Item[Q, R]], *, in_flight: bool = True) -> None:
         """The node has no batch service: every item in this batch or queued goes
-        back to its caller to be sent as a single call, and so will every later one."""
+        back to its caller to be sent as a single call, and so will every later one.
+        `in_flight`: `batch` held one of the outstanding slots."""
         with self._lock:
             first = not self._single_only
             self._single_only = True
-            self._outstanding -= 1
+            if in_flight:
+                self._outstanding -= 1
             queued = [i for i in self._queue if i.answer.set_running_or_notify_cancel()]
             self._queue.clear()
         if first:

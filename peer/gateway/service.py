@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TypeVar
 
 import grpc
@@ -41,95 +41,55 @@ import grpc
 from common import txutil
 from common.config.bundle import ChannelBundle
 from common.config.channel import READERS, ChannelConfigError
-from common.errors import ScfError
 from common.policies import SignedData
 from peer.gateway import events as ev
+from peer.gateway.endorse import (
+    REFUSAL_CODES,
+    Endpoint,
+    OrgTask,
+    describe,
+    endorse_failed,
+    endorse_orgs,
+)
 from peer.gateway.errors import EndpointError, GatewayError, abort
 from peer.gateway.plan import as_signature_policy, endorsing_orgs, plan_orgs
-from peer.gateway.support import EndorserClient, GatewaySupport
+from peer.gateway.support import BatchBroadcastClient, BroadcastClient, GatewaySupport
 from protos.common import common_pb2
 from protos.gateway import gateway_pb2, gateway_pb2_grpc
-from protos.peer import proposal_pb2, proposal_response_pb2
+from protos.orderer import ab_pb2
+from protos.peer import proposal_pb2
 
 __all__ = ["GatewayServicer"]
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-ProposalResponse = proposal_response_pb2.ProposalResponse
+BroadcastResponse = ab_pb2.BroadcastResponse
 
-_REFUSAL_CODES = {
-    400: grpc.StatusCode.INVALID_ARGUMENT,
-    403: grpc.StatusCode.PERMISSION_DENIED,
-    404: grpc.StatusCode.NOT_FOUND,
-}
 _WAIT_SLICE = 1.0  # seconds between checks that a waiting client is still there
 
 
-class _Endpoint:
-    """An endorser to call: local (in-process) or remote, with what ErrorDetail says."""
+@dataclass(eq=False)
+class _EndorseItem:
+    """One Endorse request planned: `first` is the local org's task when the plan
+    starts with it (endorsed before, and without, the others), `others` the rest
+    of the plan's orgs in plan order."""
 
-    def __init__(
-        self,
-        address: str,
-        mspid: str,
-        client: Callable[[], EndorserClient],
-        min_height: Callable[[], int] = lambda: 0,
-    ) -> None:
-        self.address = address
-        self.mspid = mspid
-        self._client = client
-        self._min_height = min_height
-
-    def call(self, signed: proposal_pb2.SignedProposal) -> ProposalResponse:
-        """Remote endorsers are told this peer's ledger height, so they do not
-        simulate on state older than what this gateway reported committed."""
-        return self._client().process_proposal(signed, self._min_height())
-
-    def error(self, message: str) -> EndpointError:
-        return EndpointError(self.address, self.mspid, message)
+    parsed: txutil.ParsedProposal
+    first: OrgTask | None
+    others: list[OrgTask]
 
 
-class _Failure(Exception):
-    """One org's endorsement failed: `errors` per peer tried, `status` the last
-    refusal status (0 when the last peer could not be reached)."""
-
-    def __init__(self, errors: Sequence[EndpointError], status: int) -> None:
-        super().__init__(errors)
-        self.errors = tuple(errors)
-        self.status = status
-
-
-def _response_error(response: ProposalResponse) -> str | None:
-    """None for a usable response, else why not (Fabric's wording)."""
-    status = response.response.status
-    if 200 <= status < 400 and response.HasField("endorsement"):
-        return None
-    if 200 <= status < 400:
-        return "the peer returned no endorsement"
-    return f"chaincode response {status}, {response.response.message}"
-
-
-def _failure_code(failures: Sequence[_Failure]) -> grpc.StatusCode:
-    statuses = {f.status for f in failures}
-    if len(statuses) == 1:
-        return _REFUSAL_CODES.get(statuses.pop(), grpc.StatusCode.ABORTED)
-    return grpc.StatusCode.ABORTED
+Send = Callable[[BroadcastClient, list[common_pb2.Envelope]], list[BroadcastResponse | Exception]]
+"""How envelopes go to one orderer: one answer per envelope (see `BatchBroadcastClient`)."""
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
-    """The Gateway gRPC service. Thread-safe; owns a small thread pool for parallel
-    endorsements, released by `close()` (the support and its clients are not closed).
-    """
+    """The Gateway gRPC service. Thread-safe, with no threads of its own: a call's
+    endorsements and broadcasts run on, or are awaited by, the calling thread."""
 
-    def __init__(self, support: GatewaySupport, *, max_parallel_endorsements: int = 16) -> None:
+    def __init__(self, support: GatewaySupport) -> None:
         self._support = support
-        self._pool = ThreadPoolExecutor(
-            max_workers=max_parallel_endorsements, thread_name_prefix="gateway-endorse"
-        )
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
     # ------------------------------------------------------------------ helpers
 
@@ -159,20 +119,20 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             )
         return parsed
 
-    def _endpoints_by_org(self, channel_id: str) -> dict[str, list[_Endpoint]]:
+    def _endpoints_by_org(self, channel_id: str) -> dict[str, list[Endpoint]]:
         """Endorsers per org: the local one first in its org, remote ones after."""
         support = self._support
-        by_org: dict[str, list[_Endpoint]] = {}
+        by_org: dict[str, list[Endpoint]] = {}
         local = support.local_endorser()
         if local is not None:
             by_org[support.local_mspid] = [
-                _Endpoint(support.local_address, support.local_mspid, lambda: local)
+                Endpoint(support.local_address, support.local_mspid, lambda: local)
             ]
         blocks = support.blocks(channel_id)
         local_height = blocks.height if blocks is not None else (lambda: 0)
         for peer in support.remote_peers(channel_id):
             by_org.setdefault(peer.mspid, []).append(
-                _Endpoint(
+                Endpoint(
                     peer.address,
                     peer.mspid,
                     lambda address=peer.address: support.endorser(address),  # type: ignore[misc]
@@ -193,7 +153,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         self,
         bundle: ChannelBundle,
         parsed: txutil.ParsedProposal,
-        by_org: dict[str, list[_Endpoint]],
+        by_org: dict[str, list[Endpoint]],
         requested: Sequence[str],
     ) -> list[str]:
         if requested:
@@ -225,28 +185,6 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
                 f"chaincode '{parsed.chaincode}' on channel '{parsed.channel_id}'",
             )
         return plan
-
-    @staticmethod
-    def _endorse_org(
-        endpoints: Sequence[_Endpoint], signed: proposal_pb2.SignedProposal
-    ) -> tuple[_Endpoint, ProposalResponse]:
-        """An endorsement from the first of `endpoints` to give one; `_Failure` if none."""
-        errors: list[EndpointError] = []
-        status = 0
-        for endpoint in endpoints:
-            try:
-                response = endpoint.call(signed)
-            except Exception as exc:  # unreachable, timed out, broken: try the next peer
-                log.info("endorser %s failed: %s", endpoint.address, exc)
-                errors.append(endpoint.error(f"failed to endorse: {_describe(exc)}"))
-                status = 0
-                continue
-            why = _response_error(response)
-            if why is None:
-                return endpoint, response
-            errors.append(endpoint.error(why))
-            status = response.response.status
-        raise _Failure(errors, status)
 
     # ----------------------------------------------------------------- Evaluate
 
@@ -280,13 +218,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             try:
                 response = endpoint.call(request.proposed_transaction)
             except Exception as exc:
-                errors.append(endpoint.error(f"failed to evaluate: {_describe(exc)}"))
+                errors.append(endpoint.error(f"failed to evaluate: {describe(exc)}"))
                 continue
             status = response.response.status
             if not 200 <= status < 400:
                 message = response.response.message
                 raise GatewayError(
-                    _REFUSAL_CODES.get(status, grpc.StatusCode.UNKNOWN),
+                    REFUSAL_CODES.get(status, grpc.StatusCode.UNKNOWN),
                     f"evaluate call to endorser returned error: {message}",
                     [endpoint.error(f"chaincode response {status}, {message}")],
                 )
@@ -304,75 +242,66 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
     ) -> gateway_pb2.EndorseResponse:
         return _serve(context, lambda: self._endorse(request))
 
-    def endorse(self, request: gateway_pb2.EndorseRequest) -> gateway_pb2.EndorseResponse:
-        """One Endorse exactly as the gRPC method serves it, raising the `GatewayError`
-        that would become the call's status (what `GatewayBatchServicer` runs per
-        item). Thread-safe; blocks until every endorser answered or failed."""
-        return self._endorse(request)
+    def endorse_batch(
+        self, requests: Sequence[gateway_pb2.EndorseRequest]
+    ) -> list[gateway_pb2.EndorseResponse | Exception]:
+        """Each request's Endorse, in request order, as the gRPC method answers it
+        alone: its response, or the `GatewayError` that would become its status (or
+        the unexpected exception that would be UNKNOWN). Items fail alone.
+
+        Vectorised (`peer.gateway.endorse`): the local org's endorsements first, on
+        this thread one after another (a refusal there is answered without
+        bothering the other orgs, per item); then every other org's, with ONE call
+        per remote endorser for all the items it endorses, the calls in flight
+        together; failover to an org's next peer per item. Thread-safe; no threads
+        of its own."""
+        by_channel: dict[str, dict[str, list[Endpoint]]] = {}
+        items: list[_EndorseItem | Exception] = []
+        for request in requests:
+            try:
+                items.append(self._endorse_item(request, by_channel))
+            except Exception as exc:  # answered for this item only
+                items.append(exc)
+        planned = [item for item in items if isinstance(item, _EndorseItem)]
+        endorse_orgs([item.first for item in planned if item.first is not None])
+        endorse_orgs(
+            [
+                task
+                for item in planned
+                if item.first is None or item.first.result is not None
+                for task in item.others
+            ]
+        )
+        return [item if isinstance(item, Exception) else _endorsed(item) for item in items]
 
     def _endorse(self, request: gateway_pb2.EndorseRequest) -> gateway_pb2.EndorseResponse:
+        [outcome] = self.endorse_batch([request])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def _endorse_item(
+        self,
+        request: gateway_pb2.EndorseRequest,
+        by_channel: dict[str, dict[str, list[Endpoint]]],
+    ) -> _EndorseItem:
+        """Parse and plan one request (`by_channel` caches the endorsers per channel,
+        so one batch calls each endorser through one `Endpoint`)."""
         parsed = self._proposal(
             request.channel_id,
             request.proposed_transaction,
             request.HasField("proposed_transaction"),
         )
         bundle = self._bundle(parsed.channel_id)
-        by_org = self._endpoints_by_org(parsed.channel_id)
+        by_org = by_channel.get(parsed.channel_id)
+        if by_org is None:
+            by_org = by_channel[parsed.channel_id] = self._endpoints_by_org(parsed.channel_id)
         plan = self._plan(bundle, parsed, by_org, list(request.endorsing_organizations))
         signed = request.proposed_transaction
-        results: list[tuple[_Endpoint, ProposalResponse]] = []
-        rest = plan
+        tasks = [OrgTask(signed, by_org[org]) for org in plan]
         if plan[0] == self._support.local_mspid:
-            # The local org first and alone: a refusal there (ACL, chaincode error)
-            # is answered without bothering the other orgs.
-            try:
-                results.append(self._endorse_org(by_org[plan[0]], signed))
-            except _Failure as failure:
-                raise self._endorse_failed([failure]) from None
-            rest = plan[1:]
-        # The first other org is endorsed on this thread, the rest on the pool: the
-        # usual single remote org then costs no thread hand-off, and the items of a
-        # GatewayBatch call (each on a thread of its own) are not capped by this pool.
-        futures = [self._pool.submit(self._endorse_org, by_org[org], signed) for org in rest[1:]]
-        if rest:
-            futures.insert(0, _inline(self._endorse_org, by_org[rest[0]], signed))
-        failures: list[_Failure] = []
-        for future in futures:
-            try:
-                results.append(future.result())
-            except _Failure as failure:
-                failures.append(failure)
-        if failures:
-            raise self._endorse_failed(failures)
-        first_endpoint, first = results[0]
-        for endpoint, response in results[1:]:
-            if response.payload != first.payload:
-                raise GatewayError(
-                    grpc.StatusCode.ABORTED,
-                    f"ProposalResponsePayloads do not match: endorser {endpoint.address} "
-                    f"({endpoint.mspid}) returned a different result from endorser "
-                    f"{first_endpoint.address} ({first_endpoint.mspid})",
-                    [endpoint.error("ProposalResponsePayloads do not match")],
-                )
-        try:
-            payload = txutil.create_transaction_payload(parsed, [r for _, r in results])
-        except txutil.TxUtilError as exc:
-            raise GatewayError(
-                grpc.StatusCode.ABORTED, f"failed to assemble transaction: {exc}"
-            ) from None
-        return gateway_pb2.EndorseResponse(
-            prepared_transaction=common_pb2.Envelope(payload=payload)
-        )
-
-    @staticmethod
-    def _endorse_failed(failures: Sequence[_Failure]) -> GatewayError:
-        errors = [e for f in failures for e in f.errors]
-        code = _failure_code(failures)
-        if code is grpc.StatusCode.ABORTED:
-            message = "failed to endorse transaction, see attached details for more info"
-        else:
-            message = "failed to endorse transaction: " + "; ".join(str(e) for e in errors)
-        return GatewayError(code, message, errors)
+            return _EndorseItem(parsed, tasks[0], tasks[1:])
+        return _EndorseItem(parsed, None, tasks)
 
     # ------------------------------------------------------------------- Submit
 
@@ -381,14 +310,47 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
     ) -> gateway_pb2.SubmitResponse:
         return _serve(context, lambda: self._submit(request))
 
-    def submit(self, request: gateway_pb2.SubmitRequest) -> gateway_pb2.SubmitResponse:
-        """One Submit exactly as the gRPC method serves it, raising the `GatewayError`
-        that would become the call's status (what `GatewayBatchServicer` runs per
-        item). Thread-safe; blocks until an orderer answered (concurrent calls are
-        pipelined on the orderer's stream by its `BroadcastClient`)."""
-        return self._submit(request)
+    def submit_batch(
+        self, requests: Sequence[gateway_pb2.SubmitRequest]
+    ) -> list[gateway_pb2.SubmitResponse | Exception]:
+        """Each request's Submit, in request order, as the gRPC method answers it
+        alone (as `endorse_batch`). The valid envelopes go to each orderer all at
+        once (`BatchBroadcastClient.broadcast_batch`: one BroadcastEnvelopes call,
+        or pipelined on a Fabric orderer's stream); those it does not take
+        (SERVICE_UNAVAILABLE, unreachable) go on to the next orderer together.
+        Thread-safe; blocks until every item is answered."""
+        return self._submit_all(requests, _broadcast_all)
 
     def _submit(self, request: gateway_pb2.SubmitRequest) -> gateway_pb2.SubmitResponse:
+        # One envelope goes as one message on the orderer's Broadcast stream, where
+        # concurrent Submit calls are pipelined (`GrpcBroadcastClient`).
+        [outcome] = self._submit_all([request], _broadcast_each)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def _submit_all(
+        self, requests: Sequence[gateway_pb2.SubmitRequest], send: Send
+    ) -> list[gateway_pb2.SubmitResponse | Exception]:
+        outcomes: list[gateway_pb2.SubmitResponse | Exception | None] = [None] * len(requests)
+        by_channel: dict[str, tuple[ChannelBundle, list[int]]] = {}
+        for index, request in enumerate(requests):
+            try:
+                bundle = self._submittable(request)
+            except Exception as exc:  # answered for this item only
+                outcomes[index] = exc
+                continue
+            by_channel.setdefault(bundle.channel_id, (bundle, []))[1].append(index)
+        for bundle, indexes in by_channel.values():
+            envelopes = [requests[i].prepared_transaction for i in indexes]
+            answers = self._broadcast(bundle, envelopes, send)
+            for index, answer in zip(indexes, answers, strict=True):
+                outcomes[index] = answer
+        return [o if o is not None else _never_answered() for o in outcomes]
+
+    def _submittable(self, request: gateway_pb2.SubmitRequest) -> ChannelBundle:
+        """The bundle of the channel `request`'s transaction goes to, after the
+        checks a Submit makes before sending it."""
         if not request.HasField("prepared_transaction"):
             raise GatewayError(
                 grpc.StatusCode.INVALID_ARGUMENT, "a prepared transaction is required"
@@ -409,36 +371,64 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             )
         if not envelope.signature:
             raise GatewayError(grpc.StatusCode.INVALID_ARGUMENT, "the transaction is not signed")
-        bundle = self._bundle(channel_id)
+        return self._bundle(channel_id)
+
+    def _broadcast(
+        self, bundle: ChannelBundle, envelopes: Sequence[common_pb2.Envelope], send: Send
+    ) -> list[gateway_pb2.SubmitResponse | GatewayError]:
+        """Each envelope to the channel's orderers in turn, all the envelopes still
+        waiting at once: SUCCESS ends; SERVICE_UNAVAILABLE or an unreachable
+        orderer moves to the next [UNAVAILABLE when none accepted]; any other
+        orderer status [ABORTED; PERMISSION_DENIED for FORBIDDEN] stops."""
         msp_of = {c.address: c.mspid for c in bundle.config.consenters}
-        errors: list[EndpointError] = []
-        for address in self._support.orderers(channel_id):
+        outcomes: list[gateway_pb2.SubmitResponse | GatewayError | None] = [None] * len(envelopes)
+        errors: list[list[EndpointError]] = [[] for _ in envelopes]
+        waiting = list(range(len(envelopes)))
+        for address in self._support.orderers(bundle.channel_id):
+            if not waiting:
+                break
             mspid = msp_of.get(address, "")
+            batch = [envelopes[i] for i in waiting]
             try:
-                response = self._support.broadcaster(address).broadcast(envelope)
-            except Exception as exc:
-                log.info("orderer %s failed: %s", address, exc)
-                errors.append(EndpointError(address, mspid, f"failed to send: {_describe(exc)}"))
-                continue
-            if response.status == common_pb2.SUCCESS:
-                return gateway_pb2.SubmitResponse()
-            status = common_pb2.Status.Name(response.status)
-            message = (
-                f"received unsuccessful response from orderer: status={status}, "
-                f"info={response.info}"
+                answers = send(self._support.broadcaster(address), batch)
+            except Exception as exc:  # no client for it: every envelope failed here
+                answers = [exc] * len(batch)
+            still: list[int] = []
+            for index, answer in zip(waiting, answers, strict=True):
+                if isinstance(answer, Exception):
+                    log.info("orderer %s failed: %s", address, answer)
+                    message = f"failed to send: {describe(answer)}"
+                    errors[index].append(EndpointError(address, mspid, message))
+                    still.append(index)
+                    continue
+                if answer.status == common_pb2.SUCCESS:
+                    outcomes[index] = gateway_pb2.SubmitResponse()
+                    continue
+                status = common_pb2.Status.Name(answer.status)
+                message = (
+                    f"received unsuccessful response from orderer: status={status}, "
+                    f"info={answer.info}"
+                )
+                if answer.status == common_pb2.SERVICE_UNAVAILABLE:
+                    errors[index].append(EndpointError(address, mspid, message))
+                    still.append(index)
+                    continue
+                # The submitter may not write on this channel (e.g. the read-only
+                # regulator): say so plainly rather than as an aborted transaction.
+                code = (
+                    grpc.StatusCode.PERMISSION_DENIED
+                    if answer.status == common_pb2.FORBIDDEN
+                    else grpc.StatusCode.ABORTED
+                )
+                outcomes[index] = GatewayError(
+                    code, message, [EndpointError(address, mspid, message)]
+                )
+            waiting = still
+        for index in waiting:
+            outcomes[index] = GatewayError(
+                grpc.StatusCode.UNAVAILABLE, "no orderer nodes available", errors[index]
             )
-            if response.status == common_pb2.SERVICE_UNAVAILABLE:
-                errors.append(EndpointError(address, mspid, message))
-                continue
-            # The submitter may not write on this channel (e.g. the read-only
-            # regulator): say so plainly rather than as an aborted transaction.
-            code = (
-                grpc.StatusCode.PERMISSION_DENIED
-                if response.status == common_pb2.FORBIDDEN
-                else grpc.StatusCode.ABORTED
-            )
-            raise GatewayError(code, message, [EndpointError(address, mspid, message)])
-        raise GatewayError(grpc.StatusCode.UNAVAILABLE, "no orderer nodes available", errors)
+        return [o if o is not None else _never_answered() for o in outcomes]
 
     # ------------------------------------------------------------- CommitStatus
 
@@ -533,22 +523,58 @@ def _parse(message_type: type[_M], data: bytes, what: str) -> _M:
         raise GatewayError(grpc.StatusCode.INVALID_ARGUMENT, f"malformed {what}: {exc}") from None
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, grpc.RpcError) and isinstance(exc, grpc.Call):
-        return f"{exc.code().name}: {exc.details()}"
-    if isinstance(exc, ScfError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _inline(fn: Callable[..., _T], *args: object) -> Future[_T]:
-    """`fn(*args)` run now, on this thread, as a completed future."""
-    future: Future[_T] = Future()
+def _endorsed(item: _EndorseItem) -> gateway_pb2.EndorseResponse | GatewayError:
+    """The Endorse answer of a settled item: the transaction, when every org
+    endorsed and all the payloads agree byte for byte."""
+    first = item.first
+    if first is not None and first.result is None:
+        return endorse_failed([first])
+    failed = [task for task in item.others if task.result is None]
+    if failed:
+        return endorse_failed(failed)
+    tasks = [first, *item.others] if first is not None else item.others
+    results = [task.result for task in tasks if task.result is not None]
+    first_endpoint, first_response = results[0]
+    for endpoint, response in results[1:]:
+        if response.payload != first_response.payload:
+            return GatewayError(
+                grpc.StatusCode.ABORTED,
+                f"ProposalResponsePayloads do not match: endorser {endpoint.address} "
+                f"({endpoint.mspid}) returned a different result from endorser "
+                f"{first_endpoint.address} ({first_endpoint.mspid})",
+                [endpoint.error("ProposalResponsePayloads do not match")],
+            )
     try:
-        future.set_result(fn(*args))
-    except Exception as exc:  # raised again by `result()`, as a pool's future would
-        future.set_exception(exc)
-    return future
+        payload = txutil.create_transaction_payload(item.parsed, [r for _, r in results])
+    except txutil.TxUtilError as exc:
+        return GatewayError(grpc.StatusCode.ABORTED, f"failed to assemble transaction: {exc}")
+    return gateway_pb2.EndorseResponse(prepared_transaction=common_pb2.Envelope(payload=payload))
+
+
+def _broadcast_each(
+    client: BroadcastClient, envelopes: list[common_pb2.Envelope]
+) -> list[BroadcastResponse | Exception]:
+    """One `broadcast` per envelope, one after another."""
+    answers: list[BroadcastResponse | Exception] = []
+    for envelope in envelopes:
+        try:
+            answers.append(client.broadcast(envelope))
+        except Exception as exc:  # unreachable, stream broken: the next orderer may do
+            answers.append(exc)
+    return answers
+
+
+def _broadcast_all(
+    client: BroadcastClient, envelopes: list[common_pb2.Envelope]
+) -> list[BroadcastResponse | Exception]:
+    """All the envelopes at once when the client can (else one by one)."""
+    if isinstance(client, BatchBroadcastClient):
+        return client.broadcast_batch(envelopes)
+    return _broadcast_each(client, envelopes)
+
+
+def _never_answered() -> GatewayError:
+    raise AssertionError("an item was left without an answer")  # pragma: no cover
 
 
 def _serve(context: grpc.ServicerContext, handler: Callable[[], _T]) -> _T:

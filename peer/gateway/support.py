@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from common.config.bundle import ChannelBundle
 from peer.committer import CommitListener, TxStatus
@@ -23,13 +23,18 @@ from protos.orderer import ab_pb2
 from protos.peer import proposal_pb2, proposal_response_pb2
 
 __all__ = [
+    "BatchBroadcastClient",
+    "BatchEndorserClient",
     "BlockSource",
     "BroadcastClient",
     "CommitWaiter",
     "EndorserClient",
     "GatewaySupport",
+    "PendingResponses",
     "RemotePeer",
 ]
+
+ProposalResponse = proposal_response_pb2.ProposalResponse
 
 
 class EndorserClient(Protocol):
@@ -38,7 +43,7 @@ class EndorserClient(Protocol):
     The local `peer.endorser.Endorser` satisfies this as it is. A remote client
     (`peer.gateway.clients.CoalescingEndorserClient`, which batches concurrent
     calls, or `GrpcEndorserClient`, over a pooled mutual-TLS channel) applies its
-    own deadline.
+    own deadline, and is also a `BatchEndorserClient`.
 
     Contract: a refusal or a chaincode error is a *response* (status >= 400 and a
     message); an exception means the peer could not be reached or answered nothing
@@ -50,6 +55,40 @@ class EndorserClient(Protocol):
     ) -> proposal_response_pb2.ProposalResponse: ...
 
 
+class PendingResponses(Protocol):
+    """The answers of proposals in flight (`BatchEndorserClient.start_proposals`)."""
+
+    def result(self) -> list[ProposalResponse | Exception]:
+        """Blocks until every proposal is answered; never raises (see
+        `BatchEndorserClient.process_proposals` for what each answer is)."""
+        ...
+
+
+@runtime_checkable
+class BatchEndorserClient(EndorserClient, Protocol):
+    """An `EndorserClient` that also sends many proposals at once (to an scfchain
+    peer as one `scf.EndorserBatch/ProcessProposals` call, to a Fabric peer as
+    unary calls in flight together). The gateway checks for it with `isinstance`;
+    a client without it gets one `process_proposal` per proposal.
+    """
+
+    def process_proposals(
+        self, signed: Sequence[proposal_pb2.SignedProposal], /, min_height: int = 0
+    ) -> list[ProposalResponse | Exception]:
+        """One answer per proposal, in order: its response (a refusal is a response,
+        as for `process_proposal`), or the exception that stands for it (a failed
+        batch call gives each of its proposals that call's exception). Blocks on
+        the calling thread; never raises."""
+        ...
+
+    def start_proposals(
+        self, signed: Sequence[proposal_pb2.SignedProposal], /, min_height: int = 0
+    ) -> PendingResponses:
+        """`process_proposals` sent now as future calls, answered by `result()`:
+        for endorsing on several peers at once without a thread per call."""
+        ...
+
+
 class BroadcastClient(Protocol):
     """One orderer's `orderer.AtomicBroadcast/Broadcast`.
 
@@ -58,12 +97,28 @@ class BroadcastClient(Protocol):
     raises (any exception) when the orderer cannot be reached or the stream broke
     before the answer came, after which the next call may reconnect. Calls from
     several threads are allowed. Over a gRPC channel,
-    `peer.gateway.clients.CoalescingBroadcastClient` sends concurrent calls as
-    `scf.BroadcastBatch` batches, and `GrpcBroadcastClient` pipelines them on one
-    Broadcast stream per orderer (Fabric's service).
+    `peer.gateway.clients.GrpcBroadcastClient` pipelines them on one Broadcast
+    stream per orderer (Fabric's service), and is also a `BatchBroadcastClient`.
     """
 
     def broadcast(self, envelope: common_pb2.Envelope, /) -> ab_pb2.BroadcastResponse: ...
+
+
+@runtime_checkable
+class BatchBroadcastClient(BroadcastClient, Protocol):
+    """A `BroadcastClient` that also sends many envelopes at once (to an scfchain
+    orderer as `scf.BroadcastBatch/BroadcastEnvelopes` calls, to a Fabric orderer
+    pipelined on its Broadcast stream). The gateway checks for it with
+    `isinstance`; a client without it gets one `broadcast` per envelope."""
+
+    def broadcast_batch(
+        self, envelopes: Sequence[common_pb2.Envelope], /
+    ) -> list[ab_pb2.BroadcastResponse | Exception]:
+        """One answer per envelope, in order: the orderer's response, or the
+        exception that stands for it (as `broadcast` would raise; a failed batch
+        call gives each of its envelopes that call's exception). Blocks until
+        every envelope is answered; never raises. No envelope is sent twice."""
+        ...
 
 
 class CommitWaiter(Protocol):

@@ -192,7 +192,6 @@ def gateway_node(
     finally:
         channel.close()
         server.stop(grace=None).wait()
-        servicer.close()
         committer.close()
 
 

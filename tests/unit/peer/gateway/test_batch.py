@@ -1,6 +1,7 @@
 """`scf.GatewayBatch` over real endorsers (CoreMSP local, BankMSP remote) and fake
 orderers, through a real gRPC server beside the plain Gateway service: every item
-answers as its single call would, alone, and items run concurrently."""
+answers as its single call would, alone, and a SubmitBatch reaches the orderer at
+once (see test_batch_vectorised.py for the calls and threads it costs)."""
 
 from __future__ import annotations
 
@@ -9,23 +10,23 @@ from collections.abc import Iterator, Sequence
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import cast
 
 import grpc
 import pytest
 
 from common import txutil
+from common.config.bundle import ChannelBundle
 from common.msp import SigningIdentity
 from peer.committer import Committer, TxStatusWaiters
 from peer.gateway import GatewayBatchServicer, GatewayServicer, RemotePeer
 from peer.gateway.batch import MAX_ITEMS
+from peer.gateway.endorse import Endpoint
 from peer.gateway.errors import MAX_TEXT, GatewayError
 from peer.gateway.support import BroadcastClient, EndorserClient
 from peer.ledger import MemoryLedger
 from protos.common import common_pb2
 from protos.gateway import gateway_pb2, gateway_pb2_grpc
 from protos.orderer import ab_pb2
-from protos.peer import proposal_pb2, proposal_response_pb2
 from protos.scf import batch_pb2, batch_pb2_grpc
 from tests.unit.peer.endorser.world import CHANNEL, World, make_world, propose
 from tests.unit.peer.gateway.harness import (
@@ -98,8 +99,6 @@ def batch_node(
     finally:
         channel.close()
         server.stop(grace=None).wait()
-        batch.close()
-        gateway.close()
         committer.close()
 
 
@@ -210,31 +209,6 @@ def test_bad_endorse_items_fail_alone_as_their_single_calls(world: World) -> Non
     )
 
 
-class BarrierEndorser:
-    """BankMSP's endorser that answers only once `parties` proposals are waiting
-    (it fails them all if they do not arrive together within WAIT seconds)."""
-
-    def __init__(self, inner: EndorserClient, parties: int) -> None:
-        self._inner = inner
-        self._barrier = threading.Barrier(parties, timeout=WAIT)
-
-    def process_proposal(
-        self, signed: proposal_pb2.SignedProposal, /, min_height: int = 0
-    ) -> proposal_response_pb2.ProposalResponse:
-        self._barrier.wait()
-        return self._inner.process_proposal(signed, min_height)
-
-
-def test_endorse_items_run_concurrently(world: World) -> None:
-    n = 6
-    ledger = MemoryLedger()
-    ledger.commit(world.genesis(), [0], [])
-    bank = BarrierEndorser(world.endorser(world.bank_peer, ledger), n)
-    with batch_node(world, bank=bank) as node:
-        outcomes = node.batch.EndorseBatch(_batch(_puts(world, n)), timeout=30).outcomes
-    assert [o.WhichOneof("outcome") for o in outcomes] == ["response"] * n
-
-
 # ------------------------------------------------------------------- SubmitBatch
 
 
@@ -243,29 +217,45 @@ class CommittingOrderer:
     """An orderer that acknowledges on commit: a block is cut once `block_size`
     envelopes arrived, and only then are they answered (SUCCESS, or FORBIDDEN for
     the transactions in `forbidden`, which are not ordered). Waiting longer than
-    WAIT for a block fails the envelope (SERVICE_UNAVAILABLE)."""
+    WAIT for a block fails the envelope (SERVICE_UNAVAILABLE). Counts the calls
+    made to it (`broadcast` or `broadcast_batch`)."""
 
     block_size: int
     forbidden: set[str] = field(default_factory=set)
     received: list[str] = field(default_factory=list)
+    calls: int = 0
     _cond: threading.Condition = field(default_factory=threading.Condition)
 
     def broadcast(self, envelope: common_pb2.Envelope, /) -> ab_pb2.BroadcastResponse:
-        tx_id = _tx_id(envelope)
-        if tx_id in self.forbidden:
-            return ab_pb2.BroadcastResponse(status=common_pb2.FORBIDDEN, info="not a writer")
+        [answer] = self.broadcast_batch([envelope])
+        assert not isinstance(answer, Exception)
+        return answer
+
+    def broadcast_batch(
+        self, envelopes: Sequence[common_pb2.Envelope], /
+    ) -> list[ab_pb2.BroadcastResponse | Exception]:
+        answers: list[ab_pb2.BroadcastResponse | Exception] = []
         with self._cond:
-            self.received.append(tx_id)
+            self.calls += 1
+            for envelope in envelopes:
+                if _tx_id(envelope) in self.forbidden:
+                    answers.append(
+                        ab_pb2.BroadcastResponse(status=common_pb2.FORBIDDEN, info="not a writer")
+                    )
+                else:
+                    self.received.append(_tx_id(envelope))
+                    answers.append(ab_pb2.BroadcastResponse(status=common_pb2.SUCCESS))
             self._cond.notify_all()
             block = (len(self.received) - 1) // self.block_size
             if not self._cond.wait_for(
                 lambda: len(self.received) >= (block + 1) * self.block_size, timeout=WAIT
             ):
-                return ab_pb2.BroadcastResponse(status=common_pb2.SERVICE_UNAVAILABLE)
-        return ab_pb2.BroadcastResponse(status=common_pb2.SUCCESS)
+                unavailable = ab_pb2.BroadcastResponse(status=common_pb2.SERVICE_UNAVAILABLE)
+                return [unavailable] * len(envelopes)
+        return answers
 
 
-def test_submit_batch_pipelines_envelopes_to_the_orderer(world: World) -> None:
+def test_submit_batch_sends_its_envelopes_to_the_orderer_at_once(world: World) -> None:
     n = 8
     orderer = CommittingOrderer(block_size=n)
     with batch_node(world, orderer=orderer) as node:
@@ -275,6 +265,7 @@ def test_submit_batch_pipelines_envelopes_to_the_orderer(world: World) -> None:
         ).outcomes
     assert [o.WhichOneof("outcome") for o in outcomes] == ["response"] * n
     assert sorted(orderer.received) == sorted(r.transaction_id for r in requests)
+    assert orderer.calls == 1
 
 
 def test_bad_submit_items_fail_alone_as_their_single_calls(world: World) -> None:
@@ -350,69 +341,34 @@ def test_a_batch_holds_at_most_max_items(world: World) -> None:
             assert str(MAX_ITEMS) in message_of(caught.value)
 
 
-class ExplodingGateway(GatewayServicer):
-    """Raises an unexpected, very long error for transaction id 'boom'."""
+BOOM: set[str] = set()
+"""Transaction ids `ExplodingGateway` fails on."""
 
-    def endorse(self, request: gateway_pb2.EndorseRequest) -> gateway_pb2.EndorseResponse:
-        if request.transaction_id == "boom":
+
+class ExplodingGateway(GatewayServicer):
+    """Raises an unexpected, very long error while planning a transaction of BOOM."""
+
+    def _plan(
+        self,
+        bundle: ChannelBundle,
+        parsed: txutil.ParsedProposal,
+        by_org: dict[str, list[Endpoint]],
+        requested: Sequence[str],
+    ) -> list[str]:
+        if parsed.tx_id in BOOM:
             raise RuntimeError("boom " + "x" * 20_000)
-        return super().endorse(request)
+        return super()._plan(bundle, parsed, by_org, requested)
 
 
 def test_an_unexpected_error_is_an_unknown_item_bounded_like_a_status(world: World) -> None:
-    requests = [*_puts(world, 1), gateway_pb2.EndorseRequest(transaction_id="boom")]
+    requests = _puts(world, 2, prefix="boom")
+    BOOM.add(requests[1].transaction_id)
     with batch_node(world, gateway_type=ExplodingGateway) as node:
         first, boom = node.batch.EndorseBatch(_batch(requests), timeout=30).outcomes
     assert first.HasField("response")
     assert boom.error.code == grpc.StatusCode.UNKNOWN.value[0]
     assert boom.error.message.startswith("Exception calling application: boom xxx")
     assert len(boom.error.message) <= MAX_TEXT
-
-
-class _StubGateway(GatewayServicer):
-    """Item 'slow' holds the only pool thread until item 'first' (run on the call's
-    thread) has run; nothing else is served."""
-
-    def __init__(self) -> None:  # no support, no pool: only `endorse` is used
-        self.slow_started = threading.Event()
-        self.first_ran = threading.Event()
-        self.ran: list[str] = []
-
-    def endorse(self, request: gateway_pb2.EndorseRequest) -> gateway_pb2.EndorseResponse:
-        self.ran.append(request.transaction_id)
-        if request.transaction_id == "first":
-            self.first_ran.set()
-        else:
-            self.slow_started.set()
-            assert self.first_ran.wait(WAIT)
-        return gateway_pb2.EndorseResponse()
-
-
-class _EndedContext:
-    """The context of a call that ended (client gone) once item 'slow' started."""
-
-    def __init__(self, gateway: _StubGateway) -> None:
-        self._gateway = gateway
-
-    def add_callback(self, callback: object) -> bool:
-        assert self._gateway.slow_started.wait(WAIT)
-        return False
-
-
-def test_items_not_started_when_the_call_ends_are_dropped() -> None:
-    gateway = _StubGateway()
-    batch = GatewayBatchServicer(gateway, max_parallel_endorsements=1)
-    try:
-        ids = ["first", "slow", "dropped"]
-        outcomes = batch.EndorseBatch(
-            _batch([gateway_pb2.EndorseRequest(transaction_id=i) for i in ids]),
-            cast(grpc.ServicerContext, _EndedContext(gateway)),
-        ).outcomes
-    finally:
-        batch.close()
-    assert [o.WhichOneof("outcome") for o in outcomes] == ["response", "response", "error"]
-    assert outcomes[2].error.code == grpc.StatusCode.CANCELLED.value[0]
-    assert sorted(gateway.ran) == ["first", "slow"]
 
 
 def test_item_error_keeps_the_status_bounds() -> None:

@@ -327,3 +327,62 @@ def test_a_real_endorser_behind_the_batch_service() -> None:
     assert response.response.status == 200
     assert json.loads(response.response.payload) == {"key": "k", "value": None}
     assert client.batching
+
+
+# ------------------------------------------- process_proposals (a gateway batch's)
+
+
+def test_process_proposals_is_one_batch_call_bypassing_the_queue(
+    peer: Peer, pool: futures.ThreadPoolExecutor
+) -> None:
+    """While the only batch slot is held, a gateway batch still goes out at once,
+    as one call carrying all its proposals, answered in order."""
+    client = CoalescingEndorserClient(peer.channel, timeout=10, max_outstanding=1)
+    held = _hold(peer, client, _caller(client, pool), b"held")
+    items = [b"a", b"b", b"boom", b"c"]
+    batch = pool.submit(client.process_proposals, [_signed(d) for d in items], 7)
+    assert peer.batch.entered.acquire(timeout=5)  # entered with the slot still held
+    peer.batch.gate.set()
+    answers = batch.result(timeout=10)
+    assert held[0].result(timeout=10).response.payload == b"held"
+    assert [a.response.payload for a in answers if not isinstance(a, Exception)] == [
+        b"a",
+        b"b",
+        b"",
+        b"c",
+    ]
+    assert [a.response.status for a in answers if not isinstance(a, Exception)][2] == 500
+    assert peer.batch.sizes == [1, 4]
+    assert peer.batch.heights == [0, 7]
+
+
+def test_start_proposals_cuts_at_the_bound_and_keeps_the_order(peer: Peer) -> None:
+    peer.batch.gate.set()
+    client = CoalescingEndorserClient(peer.channel, timeout=10, max_batch=2)
+    items = [b"%d" % i for i in range(5)]
+    pending = client.start_proposals([_signed(d) for d in items])
+    answers = pending.result()
+    assert [a.response.payload for a in answers if not isinstance(a, Exception)] == items
+    assert sorted(peer.batch.sizes) == [1, 2, 2]
+
+
+def test_a_failed_batch_call_answers_each_proposal_with_its_error(peer: Peer) -> None:
+    peer.batch.gate.set()
+    peer.batch.aborts[0] = grpc.StatusCode.UNAVAILABLE
+    client = CoalescingEndorserClient(peer.channel, timeout=10)
+    answers = client.process_proposals([_signed(b"a"), _signed(b"b")])
+    assert len(answers) == 2
+    for answer in answers:
+        assert isinstance(answer, grpc.Call)
+        assert answer.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_process_proposals_to_a_fabric_peer_are_unary_calls(fabric_peer: Peer) -> None:
+    client = CoalescingEndorserClient(fabric_peer.channel, timeout=10)
+    items = [b"a", b"b", b"c"]
+    answers = client.process_proposals([_signed(d) for d in items])
+    assert [a.response.payload for a in answers if not isinstance(a, Exception)] == items
+    assert not client.batching
+    later = client.start_proposals([_signed(b"d"), _signed(b"e")]).result()
+    assert [a.response.payload for a in later if not isinstance(a, Exception)] == [b"d", b"e"]
+    assert fabric_peer.echo.calls == 5
