@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from client.demo_story import CHANNEL, DemoError, OnStep, Plan, Story, StoryResult, fen
+from client.demo_plan import CHANNEL, DemoError, OnStep, Plan, StoryResult, fen
+from client.demo_story import Story
 from client.launcher import NetworkLayout, NodeRole, NodeSpec, node_specs
 from client.launcher_ops import network_down, network_up
 from client.launcher_probe import probe_all

@@ -26,16 +26,12 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from client.cli.output import rich_console
 from client.demo import DemoRun, run_demo
-from client.demo_story import DemoError, Step, fen
+from client.demo_plan import DemoError, Step, fen
 from common.errors import ScfError
 
 __all__ = ["demo_command"]
-
-
-def _console(stderr: bool = False) -> Console:
-    console = Console(highlight=False, stderr=stderr)
-    return console if console.is_terminal else Console(highlight=False, stderr=stderr, width=200)
 
 
 @contextmanager
@@ -187,7 +183,7 @@ def demo_command(net_dir: Path | None, keep: bool, config_path: Path | None, as_
     temporary = net_dir is None
     root = Path(tempfile.mkdtemp(prefix="scf-demo-")) if net_dir is None else net_dir
     root = root.expanduser().resolve()
-    out = _console()
+    out = rich_console()
     steps: list[Step] = []
 
     def on_step(step: Step) -> None:
@@ -202,7 +198,7 @@ def demo_command(net_dir: Path | None, keep: bool, config_path: Path | None, as_
 
     def on_retry(label: str, exc: ScfError, attempt: int) -> None:
         if not as_json:
-            _console(stderr=True).print(
+            rich_console(stderr=True).print(
                 f"[dim]   {escape(label)}: {exc.code}, retrying ({attempt})[/]", soft_wrap=True
             )
 
@@ -251,7 +247,7 @@ def demo_command(net_dir: Path | None, keep: bool, config_path: Path | None, as_
     elif run is not None:
         _render(out, run, kept)
     if failure is not None and not as_json:
-        err = _console(stderr=True)
+        err = rich_console(stderr=True)
         if failure["step"] is None:
             err.print("[red]✗[/] interrupted", soft_wrap=True)
         else:

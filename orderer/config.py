@@ -29,34 +29,16 @@ Relative paths are resolved against the directory of the file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from common.errors import ScfError
+from common.node_config import TlsConfig, parse_tls, path_resolver, read_mapping, required
 
 
 class OrdererConfigError(ScfError):
     code = "ORDERER_CONFIG_INVALID"
-
-
-@dataclass(frozen=True)
-class TlsConfig:
-    cert: Path
-    key: Path
-    root_cas: tuple[Path, ...]
-    client_root_cas: tuple[Path, ...]
-    client_auth_required: bool = False
-    public_client_root_cas: tuple[Path, ...] = ()
-    """Roots a client certificate must chain to on the public (Broadcast/Deliver) port
-    when `client_auth_required`; empty means `client_root_cas`. Kept apart from the
-    cluster port's roots so that member orgs' TLS CAs never widen who may reach it."""
-
-    @property
-    def public_roots(self) -> tuple[Path, ...]:
-        return self.public_client_root_cas or self.client_root_cas
 
 
 @dataclass(frozen=True)
@@ -77,42 +59,19 @@ class OrdererConfig:
     @classmethod
     def load(cls, path: str | Path) -> OrdererConfig:
         file = Path(path)
-        try:
-            raw = yaml.safe_load(file.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise OrdererConfigError(f"{file}: cannot read orderer config: {exc}") from None
-        if not isinstance(raw, dict):
-            raise OrdererConfigError(f"{file}: expected a mapping at the top level")
+        raw = read_mapping(file, OrdererConfigError, "orderer config")
         return cls.from_dict(raw, file.parent)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], base: Path) -> OrdererConfig:
-        def need(key: str, where: dict[str, Any] = raw) -> Any:
-            if key not in where or where[key] in (None, ""):
-                raise OrdererConfigError(f"orderer config: {key!r} is required")
-            return where[key]
+        def need(key: str) -> Any:
+            return required(raw, key, OrdererConfigError, "orderer config")
 
-        def path(value: Any) -> Path:
-            p = Path(str(value))
-            return p if p.is_absolute() else base / p
-
-        tls_raw = raw.get("tls")
-        tls = None
-        if tls_raw:
-            if not isinstance(tls_raw, dict):
-                raise OrdererConfigError("orderer config: 'tls' must be a mapping")
-            roots = tuple(path(p) for p in tls_raw.get("root_cas") or [])
-            client_roots = tuple(path(p) for p in tls_raw.get("client_root_cas") or []) or roots
-            tls = TlsConfig(
-                cert=path(need("cert", tls_raw)),
-                key=path(need("key", tls_raw)),
-                root_cas=roots or client_roots,
-                client_root_cas=client_roots,
-                client_auth_required=bool(tls_raw.get("client_auth_required", False)),
-                public_client_root_cas=tuple(
-                    path(p) for p in tls_raw.get("public_client_root_cas") or []
-                ),
-            )
+        path = path_resolver(base)
+        tls = parse_tls(raw.get("tls"), base, OrdererConfigError, "orderer config")
+        if tls is not None:  # each root list defaults to the other
+            client_roots = tls.client_root_cas or tls.root_cas
+            tls = replace(tls, root_cas=tls.root_cas or client_roots, client_root_cas=client_roots)
         genesis = raw.get("genesis_blocks") or []
         if not isinstance(genesis, list):
             raise OrdererConfigError("orderer config: 'genesis_blocks' must be a list")

@@ -40,24 +40,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from common.errors import ScfError
+from common.node_config import (
+    TlsConfig,
+    parse_tls,
+    path_list,
+    path_resolver,
+    read_mapping,
+    required,
+)
 
-__all__ = ["DeliverOptions", "PeerConfig", "PeerConfigError", "TlsConfig"]
+__all__ = ["DeliverOptions", "PeerConfig", "PeerConfigError"]
 
 
 class PeerConfigError(ScfError):
     code = "PEER_CONFIG_INVALID"
-
-
-@dataclass(frozen=True)
-class TlsConfig:
-    cert: Path
-    key: Path
-    root_cas: tuple[Path, ...] = ()
-    client_root_cas: tuple[Path, ...] = ()
-    client_auth_required: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,12 +85,7 @@ class PeerConfig:
     def load(cls, path: str | Path) -> PeerConfig:
         """Read and check a config file; raises `PeerConfigError` naming the problem."""
         file = Path(path)
-        try:
-            raw = yaml.safe_load(file.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise PeerConfigError(f"{file}: cannot read peer config: {exc}") from None
-        if not isinstance(raw, dict):
-            raise PeerConfigError(f"{file}: expected a mapping at the top level")
+        raw = read_mapping(file, PeerConfigError, "peer config")
         try:
             return cls.from_dict(raw, file.parent)
         except PeerConfigError as exc:
@@ -120,37 +112,14 @@ class PeerConfig:
         if unknown:
             raise PeerConfigError(f"peer config: unknown key(s) {', '.join(unknown)}")
 
-        def need(key: str, where: dict[str, Any] = raw, prefix: str = "") -> Any:
-            if key not in where or where[key] in (None, ""):
-                raise PeerConfigError(f"peer config: {prefix + key!r} is required")
-            return where[key]
+        def need(key: str) -> Any:
+            return required(raw, key, PeerConfigError, "peer config")
 
-        def path(value: Any) -> Path:
-            p = Path(str(value))
-            return p if p.is_absolute() else base / p
-
-        def paths(value: Any, key: str) -> tuple[Path, ...]:
-            if value is None:
-                return ()
-            if not isinstance(value, list):
-                raise PeerConfigError(f"peer config: {key!r} must be a list of paths")
-            return tuple(path(p) for p in value)
-
-        tls = None
-        tls_raw = raw.get("tls")
-        if tls_raw:
-            if not isinstance(tls_raw, dict):
-                raise PeerConfigError("peer config: 'tls' must be a mapping")
-            tls = TlsConfig(
-                cert=path(need("cert", tls_raw, "tls.")),
-                key=path(need("key", tls_raw, "tls.")),
-                root_cas=paths(tls_raw.get("root_cas"), "tls.root_cas"),
-                client_root_cas=paths(tls_raw.get("client_root_cas"), "tls.client_root_cas"),
-                client_auth_required=_bool(
-                    tls_raw.get("client_auth_required", False), "tls.client_auth_required"
-                ),
-            )
-        genesis = paths(raw.get("genesis_blocks"), "genesis_blocks")
+        path = path_resolver(base)
+        tls = parse_tls(raw.get("tls"), base, PeerConfigError, "peer config")
+        genesis = path_list(
+            raw.get("genesis_blocks"), "genesis_blocks", base, PeerConfigError, "peer config"
+        )
         listen = str(need("listen_address"))
         _address(listen, "listen_address")
         operations = raw.get("operations_address") or None

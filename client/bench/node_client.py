@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from client.bench.errors import BenchError
 from client.bench.report import Sample
 from client.bench.sampler import Sampler
-from client.bench.voucher import BenchError
 from client.bench.workloads import KV_CHAINCODE, FixedLoad, RateControl
 from client.profile import ConnectionProfile
 

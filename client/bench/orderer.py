@@ -29,75 +29,36 @@ Envelopes are matched by their signature bytes (unique per envelope).
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
-import queue
 import shutil
-import signal
-import socket
 import tempfile
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from multiprocessing.synchronize import Event as MpEvent
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
-
-from client.bench.stats import (
-    LatencySummary,
-    ProcSample,
-    machine_busy_s,
-    match_latencies,
-    read_proc_sample,
+from client.bench.errors import BenchError
+from client.bench.orderer_load import (
+    Deliverer,
+    PeakSampler,
+    WorkerResult,
+    WorkerSpec,
+    broadcast_client,
 )
-from client.cryptogen import generate
-from client.genesis import write_genesis_blocks
-from client.launcher import (
-    NetworkLayout,
-    NodeRole,
-    NodeSpec,
-    node_specs,
-    running_pid,
-    start_node,
-    stop_nodes,
-)
+from client.bench.orderer_net import CHANNEL, CLIENT_MSPID, CLIENT_ORG, CLIENT_USER, prepare
+from client.bench.procs import LoadClients
+from client.bench.stats import LatencySummary, machine_busy_s, match_latencies
+from client.launcher import NetworkLayout, NodeSpec, running_pid, start_node, stop_nodes
 from client.launcher_probe import leaders, probe_all, wait_ready
-from client.netconfig import NetworkConfig, parse_network_config
-from client.nodeconfig import write_node_configs
-from common import tls
-from common.crypto import compute_txid, new_nonce
-from common.errors import ScfError
 from common.msp import SigningIdentity
-from common.txutil import build_seek_envelope, seek_info
 from protos.common import common_pb2
-from protos.orderer import ab_pb2
 
-__all__ = [
-    "BenchError",
-    "BenchOptions",
-    "BenchReport",
-    "ProcessFigures",
-    "bench_network",
-    "envelope_maker",
-    "run_orderer_bench",
-]
+__all__ = ["BenchOptions", "BenchReport", "ProcessFigures", "run_orderer_bench"]
 
-CHANNEL = "bench"
-CLIENT_ORG = "benchclient"
-CLIENT_MSPID = "BenchClientMSP"
-CLIENT_USER = "User1"
 DRAIN_TIMEOUT_S = 30.0
 """How long, after the last client finished, delivery may take to catch up."""
-SAMPLE_INTERVAL_S = 0.25
-BROADCAST = "/orderer.AtomicBroadcast/Broadcast"
-
-
-class BenchError(ScfError):
-    code = "BENCH_FAILED"
 
 
 @dataclass(frozen=True)
@@ -197,310 +158,6 @@ class BenchReport:
         }
 
 
-# ---------------------------------------------------------------------- network folder
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def bench_network(ports: list[int], batch_timeout_ms: int, max_message_count: int) -> NetworkConfig:
-    """Three orderers (ports[0:9]: port, cluster port, operations port each) and one
-    client org on channel `bench` with the given batch parameters."""
-    if len(ports) < 9:
-        raise BenchError("bench_network needs 9 ports")
-    orderers = [
-        {
-            "name": f"orderer{i}",
-            "host": "127.0.0.1",
-            "port": ports[3 * i],
-            "cluster_port": ports[3 * i + 1],
-            "operations_port": ports[3 * i + 2],
-        }
-        for i in range(3)
-    ]
-    raw = {
-        "orgs": [
-            {
-                "name": "orderer",
-                "mspid": "OrdererMSP",
-                "kind": "orderer",
-                "domain": "orderer.bench.example",
-                "orderers": orderers,
-            },
-            {
-                "name": CLIENT_ORG,
-                "mspid": CLIENT_MSPID,
-                "kind": "core",
-                "domain": "client.bench.example",
-                "users": [{"name": CLIENT_USER, "role": "client"}],
-            },
-        ],
-        "channels": [
-            {
-                "name": CHANNEL,
-                "orgs": [CLIENT_MSPID],
-                "orderer_orgs": ["OrdererMSP"],
-                "batch": {
-                    "max_message_count": max_message_count,
-                    "batch_timeout_ms": batch_timeout_ms,
-                },
-                "raft": {"snapshot_interval_blocks": 100},
-                "chaincodes": [],
-                "governance": {"approvers": [CLIENT_MSPID]},
-            }
-        ],
-    }
-    return parse_network_config(raw)
-
-
-# ------------------------------------------------------------------------- envelopes
-
-
-def envelope_maker(signer: SigningIdentity, channel: str, size: int) -> Callable[[], bytes]:
-    """A function returning a fresh signed envelope of about `size` bytes (±2: DER
-    signatures vary in length) each call: ENDORSER_TRANSACTION, new nonce and txid."""
-    creator = signer.serialize()
-
-    def make(data: bytes) -> bytes:
-        nonce = new_nonce()
-        header = common_pb2.ChannelHeader(
-            type=common_pb2.ENDORSER_TRANSACTION,
-            channel_id=channel,
-            tx_id=compute_txid(nonce, creator),
-        )
-        payload = common_pb2.Payload(
-            header=common_pb2.Header(
-                channel_header=header.SerializeToString(),
-                signature_header=common_pb2.SignatureHeader(
-                    creator=creator, nonce=nonce
-                ).SerializeToString(),
-            ),
-            data=data,
-        ).SerializeToString()
-        return common_pb2.Envelope(
-            payload=payload, signature=signer.sign(payload)
-        ).SerializeToString()
-
-    overhead = len(make(b"x" * 200)) - 200
-    padding = b"\x00" * max(size - overhead, 0)
-    return lambda: make(padding)
-
-
-def signature_of(envelope: bytes) -> bytes:
-    return common_pb2.Envelope.FromString(envelope).signature
-
-
-# ------------------------------------------------------------------------ load clients
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    index: int
-    address: str
-    tls_ca: str
-    tls_dir: str
-    """The user's `tls/` folder: `client.crt`/`client.key`, presented to the orderer
-    (its public port requires a client certificate)."""
-    msp_dir: str
-    mspid: str
-    channel: str
-    count: int | None
-    duration_s: float | None
-    rate: float
-    size: int
-
-
-@dataclass
-class WorkerResult:
-    index: int
-    sent: dict[bytes, float] = field(default_factory=dict)
-    failed: dict[bytes, int] = field(default_factory=dict)
-    unanswered: int = 0
-    error: str = ""
-    envelope_bytes: int = 0
-    first_failure: str = ""
-    acked: list[float] = field(default_factory=list)
-    """When each response arrived, in request order (the stream answers in order)."""
-
-
-def _worker(spec: WorkerSpec, go: MpEvent, start_at: Any, out: Any) -> None:
-    """One load client (runs in its own process). Reports `("ready", index)` once
-    connected, then waits for `go`; sends, and finally puts its `WorkerResult`."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
-    result = WorkerResult(spec.index)
-    try:
-        signer = SigningIdentity.from_msp_dir(spec.msp_dir, spec.mspid)
-        make = envelope_maker(signer, spec.channel, spec.size)
-        result.envelope_bytes = len(make())
-        tls_dir = Path(spec.tls_dir)
-        creds = tls.ClientTls.load(
-            [Path(spec.tls_ca)], tls_dir / "client.crt", tls_dir / "client.key"
-        ).credentials()
-        with grpc.secure_channel(spec.address, creds, options=tls.channel_options()) as ch:
-            grpc.channel_ready_future(ch).result(timeout=30)
-            call = ch.stream_stream(
-                BROADCAST,
-                request_serializer=None,  # raw envelope bytes go out as they are
-                response_deserializer=ab_pb2.BroadcastResponse.FromString,
-            )
-            out.put(("ready", spec.index))
-            go.wait()
-            order: list[bytes] = []
-
-            def requests() -> Iterator[bytes]:
-                t0 = float(start_at.value)
-                delay = t0 - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                k = 0
-                sent = result.sent
-                while spec.count is None or k < spec.count:
-                    now = time.monotonic()
-                    if spec.duration_s is not None and now - t0 >= spec.duration_s:
-                        return
-                    if spec.rate > 0:
-                        due = t0 + k / spec.rate
-                        if due > now:
-                            time.sleep(due - now)
-                    raw = make()
-                    key = signature_of(raw)
-                    order.append(key)
-                    sent[key] = time.monotonic()
-                    k += 1
-                    yield raw
-
-            answered = 0
-            acked = result.acked
-            for response in call(requests()):
-                acked.append(time.monotonic())
-                if response.status != common_pb2.SUCCESS:
-                    result.failed[order[answered]] = response.status
-                    result.first_failure = result.first_failure or response.info
-                answered += 1
-            result.unanswered = len(order) - answered
-    except Exception as exc:  # reported to the parent, which fails the run
-        result.error = f"{type(exc).__name__}: {exc}"
-    out.put(("result", result))
-
-
-# ------------------------------------------------------------------------- delivering
-
-
-class _Deliverer:
-    """Reads blocks from 1 on, stamping each envelope's signature with its arrival."""
-
-    def __init__(self, address: str, tls_ca: Path, tls_dir: Path, signer: SigningIdentity) -> None:
-        self.delivered: dict[bytes, float] = {}
-        self.blocks = 0
-        self.error = ""
-        self._lock = threading.Lock()
-        creds = tls.ClientTls.load(
-            [tls_ca], tls_dir / "client.crt", tls_dir / "client.key"
-        ).credentials()
-        self._channel = grpc.secure_channel(address, creds, options=tls.channel_options())
-        self._request = build_seek_envelope(CHANNEL, seek_info(1, None), signer)
-        self._thread = threading.Thread(target=self._run, name="bench-deliver", daemon=True)
-        self._call: Any = None
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        call = self._channel.stream_stream(
-            "/orderer.AtomicBroadcast/Deliver",
-            request_serializer=common_pb2.Envelope.SerializeToString,
-            response_deserializer=ab_pb2.DeliverResponse.FromString,
-        )
-        try:
-            self._call = call(iter([self._request]))
-            for response in self._call:
-                now = time.monotonic()
-                if response.WhichOneof("Type") != "block":
-                    self.error = f"Deliver ended with status {response.status}"
-                    return
-                stamped = {signature_of(e): now for e in response.block.data.data}
-                with self._lock:
-                    self.delivered.update(stamped)
-                    self.blocks += 1
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.CANCELLED:
-                self.error = f"Deliver failed: {exc.code().name}"
-
-    def snapshot(self) -> dict[bytes, float]:
-        with self._lock:
-            return dict(self.delivered)
-
-    def count_of(self, keys: set[bytes]) -> int:
-        with self._lock:
-            return sum(1 for k in keys if k in self.delivered)
-
-    def close(self) -> None:
-        if self._call is not None:
-            self._call.cancel()
-        self._channel.close()
-        self._thread.join(timeout=5)
-
-
-# ---------------------------------------------------------------------- CPU sampling
-
-
-class _Sampler:
-    """Samples CPU and RSS of named processes every SAMPLE_INTERVAL_S."""
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = dict(pids)
-        self.peak_rss: dict[str, int] = {name: 0 for name in pids}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
-
-    def add(self, name: str, pid: int) -> None:
-        self.pids[name] = pid
-        self.peak_rss.setdefault(name, 0)
-
-    def cpu_now(self) -> dict[str, ProcSample]:
-        out = {}
-        for name, pid in list(self.pids.items()):
-            sample = read_proc_sample(pid)
-            if sample is not None:
-                out[name] = sample
-        return out
-
-    def _run(self) -> None:
-        while not self._stop.wait(SAMPLE_INTERVAL_S):
-            for name, sample in self.cpu_now().items():
-                self.peak_rss[name] = max(self.peak_rss[name], sample.rss_bytes)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-
-
-# ------------------------------------------------------------------------------ run
-
-
-def _prepare(root: Path, options: BenchOptions) -> tuple[NetworkLayout, list[NodeSpec]]:
-    config = bench_network(_free_ports(9), options.batch_timeout_ms, options.max_message_count)
-    layout = NetworkLayout(root)
-    generate(config, layout.crypto)
-    write_genesis_blocks(config, layout.crypto, layout.genesis)
-    specs = [s for s in node_specs(config) if s.role is NodeRole.ORDERER]
-    write_node_configs(config, layout, tuple(specs))
-    return layout, specs
-
-
 def _status_name(code: int) -> str:
     try:
         return common_pb2.Status.Name(code)
@@ -522,12 +179,12 @@ def run_orderer_bench(
         root = Path(tempfile.mkdtemp(prefix="scf-bench-"))
     layout: NetworkLayout | None = None
     specs: list[NodeSpec] = []
-    workers: list[Any] = []
-    deliverer: _Deliverer | None = None
-    sampler: _Sampler | None = None
+    clients: LoadClients[WorkerResult] = LoadClients()
+    deliverer: Deliverer | None = None
+    sampler: PeakSampler | None = None
     try:
         progress(f"network folder {root}")
-        layout, specs = _prepare(root, options)
+        layout, specs = prepare(root, options.batch_timeout_ms, options.max_message_count)
         for spec in specs:
             start_node(layout, spec)
         progress("started 3 orderers; waiting for a leader")
@@ -538,7 +195,7 @@ def run_orderer_bench(
         leader = next(s for s in specs if s.id == leader_id)
         follower = next(s for s in specs if s.id != leader_id)
         pids = {s.name: running_pid(layout, s) for s in specs}
-        sampler = _Sampler({name: pid for name, pid in pids.items() if pid is not None})
+        sampler = PeakSampler({name: pid for name, pid in pids.items() if pid is not None})
         sampler.add("bench", os.getpid())
         sampler.start()
 
@@ -547,13 +204,9 @@ def run_orderer_bench(
         user_msp = root / "crypto" / "orgs" / CLIENT_ORG / "users" / CLIENT_USER / "msp"
         signer = SigningIdentity.from_msp_dir(user_msp, CLIENT_MSPID)
         user_tls = user_msp.parent / "tls"
-        deliverer = _Deliverer(follower.address, tls_ca, user_tls, signer)
+        deliverer = Deliverer(follower.address, tls_ca, user_tls, signer)
         deliverer.start()
 
-        ctx = mp.get_context("spawn")
-        go = ctx.Event()
-        start_at = ctx.Value("d", 0.0)
-        out = ctx.Queue()
         n = options.clients
         targets = [leader] * n if options.target == "leader" else [specs[i % 3] for i in range(n)]
         for i in range(n):
@@ -573,21 +226,10 @@ def run_orderer_bench(
                 rate=options.rate / n,
                 size=options.size,
             )
-            proc = ctx.Process(target=_worker, args=(wspec, go, start_at, out), daemon=True)
-            proc.start()
-            workers.append(proc)
-            if proc.pid is not None:
-                sampler.add(f"client{i}", proc.pid)
-        results: list[WorkerResult] = []
-        ready = 0
-        while ready < n:
-            kind, value = _get(out, workers)
-            if kind == "ready":
-                ready += 1
-            else:  # a result before "ready": the worker failed to connect
-                results.append(value)
-                ready += 1
-        _raise_worker_errors(results)
+            pid = clients.spawn(broadcast_client, wspec)
+            if pid is not None:
+                sampler.add(f"client{i}", pid)
+        clients.wait_ready()
         progress(
             f"leader {leader.name}; {n} clients → "
             f"{'leader' if options.target == 'leader' else 'all orderers'}; "
@@ -595,14 +237,8 @@ def run_orderer_bench(
         )
         cpu_start = sampler.cpu_now()
         busy_start = machine_busy_s()
-        start_at.value = time.monotonic() + 0.2
-        t_start = start_at.value
-        go.set()
-        while len(results) < n:
-            kind, value = _get(out, workers)
-            if kind == "result":
-                results.append(value)
-        _raise_worker_errors(results)
+        t_start = clients.start(0.2)
+        results = clients.wait_results()
         sent: dict[bytes, float] = {}
         failed: dict[bytes, int] = {}
         unanswered = 0
@@ -673,11 +309,7 @@ def run_orderer_bench(
             first_failure=next((r.first_failure for r in results if r.first_failure), ""),
         )
     finally:
-        for proc in workers:
-            if proc.is_alive():
-                proc.terminate()
-        for proc in workers:
-            proc.join(timeout=5)
+        clients.stop()
         if deliverer is not None:
             deliverer.close()
         if sampler is not None:
@@ -686,21 +318,3 @@ def run_orderer_bench(
             stop_nodes(layout, specs)
         if options.keep_dir is None:
             shutil.rmtree(root, ignore_errors=True)
-
-
-def _get(out: Any, workers: list[Any]) -> tuple[str, Any]:
-    """The next message from the workers; BenchError if one died without a word."""
-    while True:
-        try:
-            item: tuple[str, Any] = out.get(timeout=1.0)
-            return item
-        except queue.Empty:
-            dead = [p for p in workers if not p.is_alive() and p.exitcode not in (0, None)]
-            if dead:
-                raise BenchError(f"load client exited with code {dead[0].exitcode}") from None
-
-
-def _raise_worker_errors(results: list[WorkerResult]) -> None:
-    for r in results:
-        if r.error:
-            raise BenchError(f"load client {r.index}: {r.error}")

@@ -11,7 +11,7 @@ In order:
    client is `bench/fabric-gateway-blind-write.mjs` (the official Fabric Gateway
    Node client, `client.bench.node_client`) instead; blind-write only.
 2. **Set-up** (not measured): query writes the keys it will read; voucher-flow
-   prepares a pool of accepted, split vouchers (`client.bench.voucher.prepare_pool`:
+   prepares a pool of accepted, split vouchers (`client.bench.voucher_pool.prepare_pool`:
    issue → accept → split).
 3. **Load.** Every client starts at one agreed instant `t0` and sends under its share
    of the rate control (`client.bench.workloads`) until `t0 + warmup + duration`
@@ -41,60 +41,42 @@ the machine); the Node client reports wall-clock times, mapped onto it.
 
 from __future__ import annotations
 
-import collections
-import contextlib
-import itertools
-import json
 import math
-import multiprocessing as mp
 import os
-import queue
-import signal
-import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from client.bench.errors import BenchError
 from client.bench.node_client import DRAIN_TIMEOUT_S, run_node_clients
+from client.bench.procs import LoadClients
 from client.bench.report import BenchSummary, NodeFigures, Sample, node_figures, summarize
-from client.bench.sampler import Sampler
-from client.bench.voucher import (
-    CHANNEL,
-    SUPPLIERS,
-    BenchError,
-    outcome_code,
-    prepare_pool,
+from client.bench.runner_client import (
+    VOUCHER_CHAINCODE,
+    VOUCHER_LEAF,
+    VOUCHER_MAX_DEPTH,
+    ClientOutcome,
+    ClientSpec,
+    load_client,
 )
+from client.bench.sampler import Sampler
+from client.bench.voucher_pool import CHANNEL, SUPPLIERS, prepare_pool
 from client.bench.workloads import (
     KV_CHAINCODE,
     WORKLOADS,
-    Call,
     FixedLoad,
     FixedRate,
-    KeyPool,
     RateControl,
     client_orgs,
-    kv_call,
     per_client,
-    query_key,
     split_evenly,
 )
-from client.contract import Contract
-from client.gateway import Gateway
-from client.identity import Identity
 from client.profile import ConnectionProfile, load_profile
 
 __all__ = ["BenchConfig", "BenchResult", "network_pids", "run_bench"]
-
-VOUCHER_CHAINCODE = "receivable"
-VOUCHER_PIECE = 1_000
-VOUCHER_LEAF = 1_000_000
-VOUCHER_MAX_DEPTH = 5
-FINANCIER = "BankMSP"
 
 
 @dataclass(frozen=True)
@@ -212,293 +194,6 @@ def peer_client_orgs(profile: ConnectionProfile) -> list[str]:
     ]
 
 
-def connect(
-    profile_path: Path, org: str, peer_name: str | None = None, *, batching: bool = False
-) -> Gateway:
-    """`Gateway.from_profile` as `User1` of `org`, through `peer_name` (one of the
-    org's peers or gateway peers) instead of the first when given; with `batching`,
-    in the SDK's batching mode (`client.batching`)."""
-    profile = load_profile(profile_path)
-    org_profile = profile.org(org)
-    user = org_profile.user("User1")
-    if user.cert is not None and user.key is not None:
-        identity = Identity.from_files(org_profile.mspid, user.cert, user.key)
-    else:
-        assert user.msp_dir is not None
-        identity = Identity.from_msp_dir(user.msp_dir, org_profile.mspid)
-    peer = profile.peers[peer_name] if peer_name else profile.gateway_peer(org)
-    return Gateway.connect(
-        peer.address,
-        identity=identity,
-        tls_root=peer.tls_ca if peer.tls else None,
-        client_cert=user.tls_cert if peer.tls else None,
-        client_key=user.tls_key if peer.tls else None,
-        server_name=peer.server_name,
-        batching=batching,
-    )
-
-
-# ------------------------------------------------------------------ a load client
-
-
-@dataclass(frozen=True)
-class _Spec:
-    index: int
-    profile: str
-    org: str
-    peer: str
-    workload: str
-    run: str
-    control: RateControl
-    value_size: int
-    stop_after_s: float | None
-    tx_count: int | None
-    chaincode: str
-    channel: str
-    to_mspid: str = ""
-    leaves: tuple[tuple[str, int], ...] = ()
-    batching: bool = True
-
-
-@dataclass
-class _Outcome:
-    index: int
-    samples: list[tuple[float, float, str, str, float, float]] = field(default_factory=list)
-    late: int = 0
-    error: str = ""
-    first_failure: str = ""
-
-
-def _send(contract: Contract, call: Call) -> tuple[str, float, float]:
-    """Run one call; returns (code, endorse s, submit s). Never raises."""
-    if call.kind == "evaluate":
-        try:
-            contract.evaluate(call.function, json.dumps(call.args))
-            return "OK", 0.0, 0.0
-        except Exception as exc:  # every failure is a figure
-            return outcome_code(exc), 0.0, 0.0
-    t = time.monotonic()
-    try:
-        transaction = contract.new_proposal(call.function, json.dumps(call.args)).endorse()
-        t1 = time.monotonic()
-        commit = transaction.submit()
-        t2 = time.monotonic()
-        status = commit.status()
-        return ("VALID" if status.successful else status.code_name), t1 - t, t2 - t1
-    except Exception as exc:
-        return outcome_code(exc), 0.0, 0.0
-
-
-class _Tickets:
-    """Sequence numbers for a client's sends, bounded by a count and a deadline."""
-
-    def __init__(self, limit: int | None, deadline: float) -> None:
-        self._n = itertools.count()
-        self._lock = threading.Lock()
-        self._limit = limit
-        self._deadline = deadline
-
-    def take(self) -> int | None:
-        if time.monotonic() >= self._deadline:
-            return None
-        with self._lock:
-            n = next(self._n)
-        return None if self._limit is not None and n >= self._limit else n
-
-
-def _kv_calls(spec: _Spec, slot: int) -> Iterator[Call]:
-    for seq in itertools.count():
-        yield kv_call(
-            spec.workload,
-            run=spec.run,
-            client=spec.index,
-            slot=slot,
-            seq=seq,
-            value_size=spec.value_size,
-        )
-
-
-def _voucher_calls(spec: _Spec, leaves: list[tuple[str, int]]) -> Generator[Call, str, None]:
-    """Transfer a piece / request financing of a piece, alternating down each tree;
-    needs `.send(code)` after each call to learn whether to follow the rest child."""
-    chain = iter(leaves)
-    rotation = collections.deque(itertools.islice(chain, 4))
-    step = 0
-    while rotation:
-        voucher_id, depth = rotation.popleft()
-        step += 1
-        if step % 2:
-            call = Call(
-                "TransferVoucher",
-                {
-                    "request_id": f"vf-{spec.run}-{spec.index}-{step}-{voucher_id}",
-                    "voucher_id": voucher_id,
-                    "to": spec.to_mspid,
-                    "amount": VOUCHER_PIECE,
-                },
-            )
-        else:
-            call = Call(
-                "RequestFinancing",
-                {
-                    "request_id": f"vf-{spec.run}-{spec.index}-{step}-{voucher_id}",
-                    "voucher_id": voucher_id,
-                    "financier": FINANCIER,
-                    "amount": VOUCHER_PIECE,
-                },
-            )
-        code = yield call
-        if code == "VALID" and depth + 1 < VOUCHER_MAX_DEPTH:
-            rotation.append((f"{voucher_id}-2", depth + 1))
-        else:
-            rotation.extend(itertools.islice(chain, 1))
-
-
-def _client_main(spec: _Spec, go: Any, start_at: Any, out: Any) -> None:
-    """One load client process (module docstring, step 3)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
-    result = _Outcome(spec.index)
-    lock = threading.Lock()
-
-    def record(call: Call, sent: float, code: str, endorse_s: float, submit_s: float) -> None:
-        latency = time.monotonic() - sent
-        with lock:
-            result.samples.append((sent, latency, code, call.function, endorse_s, submit_s))
-            if code not in ("VALID", "OK") and not result.first_failure:
-                what = call.args.get("key") or call.args.get("voucher_id", "")
-                result.first_failure = f"{call.function} {what}: {code}"
-
-    try:
-        with connect(Path(spec.profile), spec.org, spec.peer, batching=spec.batching) as gateway:
-            contract = gateway.network(spec.channel).contract(spec.chaincode)
-            if spec.workload == "query":
-                for k in range(8):
-                    contract.submit(
-                        "Put", json.dumps({"key": query_key(spec.run, spec.index, k), "value": "q"})
-                    )
-            # Warm the connection (TLS handshake, channel) before the clock starts.
-            warm = "GetVoucher" if spec.workload == "voucher-flow" else "Get"
-            with contextlib.suppress(Exception):  # a missing voucher is fine: the link is up
-                contract.evaluate(warm, json.dumps({"key": "warm", "voucher_id": "warm"}))
-            out.put(("ready", spec.index))
-            go.wait()
-            t0 = float(start_at.value)
-            delay = t0 - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            deadline = t0 + spec.stop_after_s if spec.stop_after_s is not None else math.inf
-            tickets = _Tickets(spec.tx_count, deadline)
-            if isinstance(spec.control, FixedLoad):
-                _closed_loop(spec, contract, tickets, record)
-            else:
-                result.late = _open_loop(spec, spec.control, contract, t0, tickets, record)
-    except Exception as exc:  # reported to the parent, which fails the run
-        result.error = f"{type(exc).__name__}: {exc}"
-    with lock:
-        out.put(("result", result))
-
-
-def _closed_loop(
-    spec: _Spec,
-    contract: Contract,
-    tickets: _Tickets,
-    record: Callable[[Call, float, str, float, float], None],
-) -> None:
-    assert isinstance(spec.control, FixedLoad)
-    slots = spec.control.in_flight
-
-    def kv_slot(slot: int) -> None:
-        calls = _kv_calls(spec, slot)
-        while tickets.take() is not None:
-            call = next(calls)
-            sent = time.monotonic()
-            record(call, sent, *_send(contract, call))
-
-    def voucher_slot(slot: int) -> None:
-        gen = _voucher_calls(spec, list(spec.leaves[slot::slots]))
-        try:
-            call = next(gen)
-            while tickets.take() is not None:
-                sent = time.monotonic()
-                code, e, s = _send(contract, call)
-                record(call, sent, code, e, s)
-                call = gen.send(code)
-        except StopIteration:
-            pass
-
-    target = voucher_slot if spec.workload == "voucher-flow" else kv_slot
-    threads = [threading.Thread(target=target, args=(s,), daemon=True) for s in range(slots)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
-
-def _open_loop(
-    spec: _Spec,
-    control: FixedRate,
-    contract: Contract,
-    t0: float,
-    tickets: _Tickets,
-    record: Callable[[Call, float, str, float, float], None],
-) -> int:
-    """Sends at `control.rate`; returns how many sends found the cap reached."""
-    if spec.workload == "voucher-flow":
-        raise BenchError("voucher-flow runs under a fixed in-flight load only")
-    calls = _kv_calls(spec, 0)
-    keys = KeyPool(f"rmw.{spec.run}.{spec.index}")
-    keys_lock = threading.Lock()
-    room = threading.BoundedSemaphore(control.cap)
-    late = 0
-
-    def task(call: Call, sent: float) -> None:
-        try:
-            record(call, sent, *_send(contract, call))
-        finally:
-            if spec.workload == "read-modify-write":
-                with keys_lock:
-                    keys.give(call.args["key"], time.monotonic())
-            room.release()
-
-    with ThreadPoolExecutor(max_workers=control.cap) as pool:
-        i = 0
-        while True:
-            due = control.due(i, t0)
-            pause = due - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            if tickets.take() is None:
-                break
-            if not room.acquire(blocking=False):
-                late += 1
-                room.acquire()
-            call = next(calls)
-            if spec.workload == "read-modify-write":
-                with keys_lock:
-                    key = keys.take(time.monotonic())
-                call = Call(call.function, {**call.args, "key": key}, call.kind)
-            pool.submit(task, call, time.monotonic())
-            i += 1
-    return late
-
-
-# ------------------------------------------------------------------ the parent
-
-
-def _get(out: Any, workers: list[Any], timeout: float) -> tuple[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            item: tuple[str, Any] = out.get(timeout=1.0)
-            return item
-        except queue.Empty:
-            dead = [p for p in workers if not p.is_alive() and p.exitcode not in (0, None)]
-            if dead:
-                raise BenchError(f"load client exited with code {dead[0].exitcode}") from None
-            if time.monotonic() > deadline:
-                raise BenchError("load clients did not answer in time") from None
-
-
 def _voucher_setup(
     config: BenchConfig, tag: str, progress: Callable[[str], None]
 ) -> tuple[dict[str, list[tuple[str, int]]], dict[str, Any]]:
@@ -608,7 +303,7 @@ def run_bench(
     )
 
 
-def _to_samples(outcomes: list[_Outcome]) -> list[Sample]:
+def _to_samples(outcomes: list[ClientOutcome]) -> list[Sample]:
     return [Sample(*s) for o in outcomes for s in o.samples]
 
 
@@ -626,12 +321,7 @@ def _run_python_clients(
     progress: Callable[[str], None],
 ) -> tuple[list[Sample], int, str, float]:
     profile = load_profile(config.profile)
-    ctx = mp.get_context("spawn")
-    go = ctx.Event()
-    start_at = ctx.Value("d", 0.0)
-    out = ctx.Queue()
-    workers: list[Any] = []
-    results: list[_Outcome] = []
+    clients: LoadClients[ClientOutcome] = LoadClients()
     try:
         for i, (org, peer) in enumerate(zip(orgs, chosen, strict=True)):
             leaves: tuple[tuple[str, int], ...] = ()
@@ -641,7 +331,7 @@ def _run_python_clients(
                 leaves = tuple(by_org[org][mine.index(i) :: len(mine)])
                 nxt = SUPPLIERS[(SUPPLIERS.index(org) + 1) % len(SUPPLIERS)]
                 to_mspid = profile.org(nxt).mspid
-            spec = _Spec(
+            spec = ClientSpec(
                 index=i,
                 profile=str(config.profile),
                 org=org,
@@ -658,20 +348,10 @@ def _run_python_clients(
                 leaves=leaves,
                 batching=config.batching,
             )
-            proc = ctx.Process(target=_client_main, args=(spec, go, start_at, out), daemon=True)
-            proc.start()
-            workers.append(proc)
-            assert proc.pid is not None
-            sampler.add(f"client{i}", proc.pid)
-        ready = 0
-        while ready < config.clients:
-            kind, value = _get(out, workers, 180)
-            ready += 1
-            if kind == "result":
-                results.append(value)
-        for r in results:
-            if r.error:
-                raise BenchError(f"load client {r.index}: {r.error}")
+            pid = clients.spawn(load_client, spec)
+            assert pid is not None
+            sampler.add(f"client{i}", pid)
+        clients.wait_ready(timeout=180)
         what = (
             f"{config.duration_s:g} s after {config.warmup_s:g} s warm-up"
             if config.duration_s is not None
@@ -680,25 +360,12 @@ def _run_python_clients(
         progress(f"{config.clients} clients connected ({', '.join(chosen)}); running {what}")
         sampler.tick()
         sampler.start()
-        t0 = time.monotonic() + 0.3
-        start_at.value = t0
-        go.set()
-        budget = (stop_after or 3600) + DRAIN_TIMEOUT_S + 60
-        while len(results) < config.clients:
-            kind, value = _get(out, workers, budget)
-            if kind == "result":
-                results.append(value)
+        t0 = clients.start(0.3)
+        results = clients.wait_results(timeout=(stop_after or 3600) + DRAIN_TIMEOUT_S + 60)
         sampler.stop()
-        for r in results:
-            if r.error:
-                raise BenchError(f"load client {r.index}: {r.error}")
     finally:
         if sampler.is_alive():
             sampler.stop()
-        for proc in workers:
-            if proc.is_alive():
-                proc.terminate()
-        for proc in workers:
-            proc.join(timeout=5)
+        clients.stop()
     first = next((r.first_failure for r in results if r.first_failure), "")
     return _to_samples(results), sum(r.late for r in results), first, t0

@@ -30,222 +30,41 @@ The client imports only `client`, `common` and `protos`.
 from __future__ import annotations
 
 import collections
-import datetime as dt
-import hashlib
 import itertools
 import json
 import math
-import multiprocessing as mp
-import queue
-import re
-import signal
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 
+from client.bench.errors import BenchError
+from client.bench.procs import LoadClients, client_process_setup, wait_for_start
 from client.bench.stats import LatencySummary
-from client.commit import Commit
+from client.bench.voucher_pool import CHAINCODE, CHANNEL, SUPPLIERS, outcome_code, prepare_pool
+from client.cli.bench_options import clients_option, echo_progress, json_flag, profile_option
 from client.contract import Contract
-from client.errors import CommitError, GatewayError
 from client.gateway import Gateway
 from client.profile import load_profile
 from common.errors import ScfError
 
 __all__ = [
-    "CHAINCODE",
-    "CHANNEL",
-    "BenchError",
-    "Leaf",
     "VoucherBenchOptions",
     "VoucherBenchReport",
-    "endorse_retrying",
-    "issue_request",
-    "outcome_code",
-    "platform_today",
-    "prepare_pool",
     "run_voucher_bench",
-    "submit_all",
-    "underlying",
     "voucher_command",
 ]
 
-CHANNEL = "trade"
-CHAINCODE = "receivable"
-SUPPLIERS = ("supplier1", "supplier2", "supplier3")
-PLATFORM_UTC_OFFSET = dt.timedelta(hours=8)
 MAX_DEPTH = 5
 """The default policy's `max_depth`; a partial transfer makes its children one deeper."""
 DRAIN_TIMEOUT_S = 60.0
 ROTATION = 4
 """Trees each load thread spends in turn."""
-
-
-class BenchError(ScfError):
-    code = "BENCH_FAILED"
-
-
-# ------------------------------------------------------------------ request builders
-
-
-def sha256_hex(label: str) -> str:
-    return hashlib.sha256(label.encode()).hexdigest()
-
-
-def platform_today() -> dt.date:
-    """Today's business date on the platform (Asia/Shanghai), as the contracts see it."""
-    return dt.datetime.now(dt.timezone(PLATFORM_UTC_OFFSET)).date()
-
-
-def underlying(label: str) -> dict[str, Any]:
-    """Trade documents (hashes only) unique to `label`: a contract and one invoice."""
-    return {
-        "contract_no": f"C-{label}",
-        "contract_hash": sha256_hex(f"contract {label}"),
-        "invoice_nos": [f"INV-{label}"],
-        "invoice_hashes": [sha256_hex(f"invoice {label}")],
-        "goods_desc_hash": sha256_hex(f"goods {label}"),
-    }
-
-
-def issue_request(
-    voucher_id: str, payee: str, amount: int, *, days: int = 90, request_id: str | None = None
-) -> dict[str, Any]:
-    """IssueVoucher arguments: a CNY voucher to `payee` (MSP id) maturing in `days`."""
-    return {
-        "request_id": request_id or f"issue-{voucher_id}",
-        "voucher_id": voucher_id,
-        "payee": payee,
-        "amount": amount,
-        "currency": "CNY",
-        "maturity_date": (platform_today() + dt.timedelta(days=days)).isoformat(),
-        "underlying": underlying(voucher_id),
-    }
-
-
-_CHAINCODE_CODE = re.compile(r"chaincode response \d+, ([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*): ")
-
-LAG_CODES = frozenset({"ENDORSEMENT_MISMATCH", "NOT_FOUND"})
-"""Endorsement failures that mean "one endorsing peer has not committed the last
-block yet": the commit status comes from the gateway peer alone."""
-
-
-def endorse_retrying(
-    contract: Contract,
-    fn: str,
-    args: dict[str, Any],
-    *,
-    retry: frozenset[str] | None = LAG_CODES,
-    attempts: int = 20,
-    pause_s: float = 0.1,
-) -> tuple[bytes, Commit]:
-    """`submit_async`, retried while endorsement fails with a code in `retry` (any
-    code when None) — safe: nothing was ordered, and the request id is the same."""
-    for attempt in range(attempts):
-        try:
-            return contract.submit_async(fn, json.dumps(args))
-        except GatewayError as exc:
-            lagging = retry is None or outcome_code(exc) in retry
-            if not lagging or attempt == attempts - 1:
-                raise
-            time.sleep(pause_s)
-    raise AssertionError("unreachable")
-
-
-def submit_all(contract: Contract, calls: Iterable[tuple[str, dict[str, Any]]]) -> list[Any]:
-    """Endorse and submit every call without waiting, then wait for all commits;
-    returns the decoded results in order. For set-up steps, each expected to
-    succeed: an endorsement refusal is retried for ~2 s (`endorse_retrying` with
-    any code), since the step may depend on a block the gateway peer committed but
-    the other endorser has not yet. Raises the first error (an `EndorseError`, or
-    a `CommitError` after every commit has been waited for)."""
-    pending = [endorse_retrying(contract, fn, args, retry=None) for fn, args in calls]
-    failure: Exception | None = None
-    for _, commit in pending:
-        status = commit.status()
-        if not status.successful and failure is None:
-            failure = CommitError(status.transaction_id, status.code, status.block_number)
-    if failure is not None:
-        raise failure
-    return [json.loads(result) for result, _ in pending]
-
-
-@dataclass(frozen=True)
-class Leaf:
-    """A prepared leaf: its id, depth, amount and holder (profile org name)."""
-
-    voucher_id: str
-    depth: int
-    amount: int
-    holder: str
-
-
-def prepare_pool(
-    profile: str | Path,
-    *,
-    roots: int,
-    children: int,
-    leaf_amount: int,
-    holders: Sequence[str] = SUPPLIERS,
-    issuer_org: str = "core",
-    tag: str | None = None,
-    progress: Callable[[str], None] = lambda _m: None,
-) -> list[Leaf]:
-    """Issue `roots` vouchers round-robin to `holders` (profile org names), accept
-    each and split it into `children` leaves of `leaf_amount`; returns the leaves.
-    Root ids are `BV.<tag>.r<k>` (a fresh tag by default, so runs don't collide)."""
-    tag = tag or uuid.uuid4().hex[:8]
-    loaded = load_profile(profile)
-    mspid = {org: loaded.org(org).mspid for org in holders}
-    plan = [(f"BV.{tag}.r{k}", holders[k % len(holders)]) for k in range(roots)]
-    with Gateway.from_profile(profile, org=issuer_org, user="User1") as issuer:
-        contract = issuer.network(CHANNEL).contract(CHAINCODE)
-        for k, (root_id, holder) in enumerate(plan):
-            # One at a time: each issuance updates the issuer's exposure record.
-            submit_all(
-                contract,
-                [("IssueVoucher", issue_request(root_id, mspid[holder], leaf_amount * children))],
-            )
-            if k % 10 == 9:
-                progress(f"issued {k + 1}/{roots} roots")
-    gateways = {org: Gateway.from_profile(profile, org=org, user="User1") for org in holders}
-    try:
-        for org, gateway in gateways.items():
-            mine = [root_id for root_id, holder in plan if holder == org]
-            contract = gateway.network(CHANNEL).contract(CHAINCODE)
-            submit_all(
-                contract,
-                [("AcceptVoucher", {"request_id": f"accept-{r}", "voucher_id": r}) for r in mine],
-            )
-            submit_all(
-                contract,
-                [
-                    (
-                        "SplitVoucher",
-                        {
-                            "request_id": f"split-{r}",
-                            "voucher_id": r,
-                            "amounts": [leaf_amount] * children,
-                        },
-                    )
-                    for r in mine
-                ],
-            )
-    finally:
-        for gateway in gateways.values():
-            gateway.close()
-    progress(f"pool: {roots} roots × {children} leaves of {leaf_amount}")
-    return [
-        Leaf(f"{root_id}-{k}", 1, leaf_amount, holder)
-        for root_id, holder in plan
-        for k in range(1, children + 1)
-    ]
 
 
 # ------------------------------------------------------------------------ the load
@@ -309,26 +128,6 @@ class _WorkerResult:
     first_failure: str = ""
 
 
-def outcome_code(exc: Exception) -> str:
-    """The code of a failed call: the contract's or gateway's error code, the
-    validation code of an invalid commit, or ENDORSEMENT_MISMATCH when the
-    endorsers returned different results."""
-    if isinstance(exc, GatewayError):
-        if exc.code == "ENDORSE_FAILED" and "do not match" in exc.message:
-            return "ENDORSEMENT_MISMATCH"
-        if exc.code in ("ENDORSE_FAILED", "EVALUATE_FAILED"):
-            # `GatewayError` finds an embedded one-word code ("chaincode response
-            # 500, FROZEN: ...") only at the start of a message; look again.
-            for text in (exc.message, *(d.message for d in exc.details)):
-                match = _CHAINCODE_CODE.search(text)
-                if match:
-                    return match.group(1)
-        return exc.code
-    if isinstance(exc, ScfError):
-        return exc.code
-    return type(exc).__name__
-
-
 def _thread_loop(
     contract: Contract,
     spec: _WorkerSpec,
@@ -375,7 +174,7 @@ def _thread_loop(
 def _worker(spec: _WorkerSpec, go: Any, start_at: Any, out: Any) -> None:
     """One load client process: connect, report ready, wait for `go`, run its threads
     until the duration is over, put its `_WorkerResult`."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+    client_process_setup()
     result = _WorkerResult(spec.index)
     try:
         with Gateway.from_profile(spec.profile, org=spec.org, user="User1") as gateway:
@@ -383,11 +182,7 @@ def _worker(spec: _WorkerSpec, go: Any, start_at: Any, out: Any) -> None:
             # Warm the connection (TLS handshake) before the clock starts.
             contract.evaluate("GetVoucher", json.dumps({"voucher_id": spec.leaves[0][0]}))
             out.put(("ready", spec.index))
-            go.wait()
-            t0 = float(start_at.value)
-            delay = t0 - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            t0 = wait_for_start(go, start_at)
             lock = threading.Lock()
             counter = itertools.count()
             shares = [list(spec.leaves[i :: spec.in_flight]) for i in range(spec.in_flight)]
@@ -473,20 +268,6 @@ class VoucherBenchReport:
         return "\n".join(lines)
 
 
-def _get(out: Any, workers: list[Any], timeout: float) -> tuple[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            item: tuple[str, Any] = out.get(timeout=1.0)
-            return item
-        except queue.Empty:
-            dead = [p for p in workers if not p.is_alive() and p.exitcode not in (0, None)]
-            if dead:
-                raise BenchError(f"load client exited with code {dead[0].exitcode}") from None
-            if time.monotonic() > deadline:
-                raise BenchError("load clients did not answer in time") from None
-
-
 def run_voucher_bench(
     options: VoucherBenchOptions, progress: Callable[[str], None] = lambda _m: None
 ) -> VoucherBenchReport:
@@ -511,12 +292,7 @@ def run_voucher_bench(
         org: [i for i in range(options.clients) if SUPPLIERS[i % len(SUPPLIERS)] == org]
         for org in SUPPLIERS
     }
-    ctx = mp.get_context("spawn")
-    go = ctx.Event()
-    start_at = ctx.Value("d", 0.0)
-    out = ctx.Queue()
-    workers: list[Any] = []
-    try:
+    with LoadClients[_WorkerResult]() as clients:
         for i in range(options.clients):
             org = SUPPLIERS[i % len(SUPPLIERS)]
             position = clients_of[org].index(i)
@@ -534,35 +310,11 @@ def run_voucher_bench(
                 piece=options.piece,
                 max_depth=options.max_depth,
             )
-            proc = ctx.Process(target=_worker, args=(spec, go, start_at, out), daemon=True)
-            proc.start()
-            workers.append(proc)
-        results: list[_WorkerResult] = []
-        ready = 0
-        while ready < options.clients:
-            kind, value = _get(out, workers, 120)
-            ready += 1
-            if kind == "result":
-                results.append(value)
-        for r in results:
-            if r.error:
-                raise BenchError(f"load client {r.index}: {r.error}")
+            clients.spawn(_worker, spec)
+        clients.wait_ready(timeout=120)
         progress(f"{options.clients} clients connected; running {options.duration_s:g} s")
-        start_at.value = time.monotonic() + 0.2
-        go.set()
-        while len(results) < options.clients:
-            kind, value = _get(out, workers, options.duration_s + DRAIN_TIMEOUT_S + 30)
-            if kind == "result":
-                results.append(value)
-        for r in results:
-            if r.error:
-                raise BenchError(f"load client {r.index}: {r.error}")
-    finally:
-        for proc in workers:
-            if proc.is_alive():
-                proc.terminate()
-        for proc in workers:
-            proc.join(timeout=5)
+        clients.start(0.2)
+        results = clients.wait_results(timeout=options.duration_s + DRAIN_TIMEOUT_S + 30)
     samples = [s for r in results for s in r.samples]
     valid = [s for s in samples if s[2] == "VALID"]
     failed = Counter(s[2] for s in samples if s[2] != "VALID")
@@ -590,21 +342,9 @@ def run_voucher_bench(
 
 
 @click.command(name="voucher")
-@click.option(
-    "--profile",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path(".scf/net/connection.yaml"),
-    show_default=True,
-    help="Connection profile of a running network (`scf network up`).",
-)
+@profile_option("Connection profile of a running network (`scf network up`).")
 @click.option("--duration", type=click.FloatRange(min=0.1), default=30.0, show_default=True)
-@click.option(
-    "--clients",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="Client processes (one gateway connection each, as a supplier's User1).",
-)
+@clients_option("Client processes (one gateway connection each, as a supplier's User1).")
 @click.option(
     "--in-flight",
     type=click.IntRange(min=1),
@@ -613,7 +353,7 @@ def run_voucher_bench(
     help="Outstanding transactions per client (threads, each waiting for its commit).",
 )
 @click.option("--roots", type=click.IntRange(min=1), help="Pool size in roots of 100 leaves.")
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@json_flag()
 def voucher_command(
     profile: Path,
     duration: float,
@@ -632,11 +372,7 @@ def voucher_command(
             in_flight=in_flight,
             roots=roots,
         )
-
-        def progress(message: str) -> None:
-            click.echo(f"· {message}", err=True)
-
-        report = run_voucher_bench(options, progress)
+        report = run_voucher_bench(options, echo_progress)
     except ScfError as exc:
         raise click.ClickException(f"{exc.code}: {exc}") from None
     if as_json:

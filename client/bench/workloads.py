@@ -16,7 +16,7 @@ Workloads (chaincode `bench` on channel `trade`, or `receivable` for voucher-flo
   not hidden.
 * `query` — `evaluate Get{key}` of keys the clients wrote during set-up.
 * `voucher-flow` — see `client.bench.runner` (set-up issue → accept → split with
-  `client.bench.voucher.prepare_pool`, then the measured business calls).
+  `client.bench.voucher_pool.prepare_pool`, then the measured business calls).
 
 Rate control (Caliper's controllers, in this tool's terms):
 

@@ -6,37 +6,34 @@ from __future__ import annotations
 import json
 import os
 import platform
-import signal
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
 
-from client.bench.orderer import BenchError, BenchOptions, BenchReport, run_orderer_bench
+from client.bench.errors import BenchError
+from client.bench.orderer import BenchOptions, BenchReport, run_orderer_bench
 from client.bench.plot import plot_timeline
 from client.bench.runner import BenchConfig, run_bench
 from client.bench.voucher import voucher_command
 from client.bench.workloads import MAX_IN_FLIGHT, WORKLOADS, FixedLoad, FixedRate, RateControl
+from client.cli.bench_options import (
+    clients_option,
+    echo_progress,
+    json_flag,
+    profile_option,
+    sigterm_interrupts,
+)
 from common.errors import ScfError
-
-
-def _interrupt(_signum: int, _frame: FrameType | None) -> None:
-    """SIGTERM unwinds like Ctrl-C, so the nodes and load clients are stopped."""
-    raise KeyboardInterrupt
 
 
 def _run_options(f: Callable[..., None]) -> Callable[..., None]:
     """The `scf bench run` options, shared by the group (so `run` is the default)."""
     options = [
-        click.option(
-            "--profile",
-            type=click.Path(dir_okay=False, path_type=Path),
-            default=Path(".scf/net/connection.yaml"),
-            show_default=True,
-            help="Connection profile of a running network; node PIDs are read from "
-            "its folder (nodes/*/pid).",
+        profile_option(
+            "Connection profile of a running network; node PIDs are read from "
+            "its folder (nodes/*/pid)."
         ),
         click.option(
             "--workload",
@@ -71,13 +68,7 @@ def _run_options(f: Callable[..., None]) -> Callable[..., None]:
             show_default=True,
             help="Seconds of load before the measured window (duration mode).",
         ),
-        click.option(
-            "--clients",
-            type=click.IntRange(min=1),
-            default=4,
-            show_default=True,
-            help="Client processes, each with its own gateway connection.",
-        ),
+        clients_option("Client processes, each with its own gateway connection."),
         click.option(
             "--client",
             "client_kind",
@@ -181,15 +172,8 @@ def _run(
             client=client_kind,
             batching=not no_batching,
         )
-
-        def progress(message: str) -> None:
-            click.echo(f"· {message}", err=True)
-
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            result = run_bench(config, progress)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        with sigterm_interrupts():
+            result = run_bench(config, echo_progress)
     except KeyboardInterrupt:
         raise click.ClickException("interrupted; the load clients are stopped") from None
     except ScfError as exc:
@@ -344,13 +328,7 @@ def _render(report: BenchReport) -> str:
     show_default=True,
     help="Offered envelopes/s over all clients (0: as fast as possible).",
 )
-@click.option(
-    "--clients",
-    type=click.IntRange(min=1),
-    default=4,
-    show_default=True,
-    help="Load-generator processes (one Broadcast stream each).",
-)
+@clients_option("Load-generator processes (one Broadcast stream each).")
 @click.option(
     "--size",
     type=click.IntRange(min=256),
@@ -367,7 +345,7 @@ def _render(report: BenchReport) -> str:
     show_default=True,
     help="Broadcast to the leader, or spread over all orderers.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@json_flag()
 @click.option(
     "--keep-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -403,15 +381,8 @@ def orderer_command(
             target=target,
             keep_dir=keep_dir,
         )
-
-        def progress(message: str) -> None:
-            click.echo(f"· {message}", err=True)
-
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            report = run_orderer_bench(options, progress)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        with sigterm_interrupts():
+            report = run_orderer_bench(options, echo_progress)
     except KeyboardInterrupt:
         raise click.ClickException(
             "interrupted; everything the benchmark started is stopped"

@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from client.cli.output import rich_console
 from client.launcher import DEFAULT_NETWORK_DIR, NetworkLayout, NodeRole
 from client.launcher_ops import network_down, network_status, network_up
 from client.launcher_probe import NodeStatus, leaders
@@ -69,12 +70,6 @@ def _role(s: NodeStatus) -> str:
     if s.node.role is NodeRole.ORDERER:
         return "orderer"
     return "peer" if s.node.endorser else "peer (committer)"
-
-
-def _console() -> Console:
-    """stdout console; when piped, wide enough that tables are never squashed."""
-    console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=200)
 
 
 @click.group(name="network")
@@ -141,7 +136,7 @@ def up_command(config_path: Path | None, net_dir: Path, timeout: float, as_json:
             str(s.pid or "-"),
             str(layout.log_path(s.node).relative_to(layout.root)),
         )
-    console = _console()
+    console = rich_console()
     console.print(table)
     for channel, leader in sorted(channel_leaders.items()):
         console.print(f"channel [bold]{channel}[/]: Raft leader {leader}")
@@ -242,7 +237,7 @@ def status_command(net_dir: Path, as_json: bool) -> None:
                 height = str(s.heights[c]) if c in s.heights else "-"
                 cells.append(height + (" (leader)" if s.is_leader.get(c) else ""))
             table.add_row(s.node.id, _role(s), s.node.address, str(s.pid or "-"), health, *cells)
-        console = _console()
+        console = rich_console()
         console.print(table)
         for c in channels:
             console.print(f"channel [bold]{c}[/]: Raft leader {channel_leaders.get(c, 'none')}")

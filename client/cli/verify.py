@@ -4,42 +4,48 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 
+from client.cli.output import rich_console
 from client.profile import DEFAULT_PROFILE, load_profile
 from client.verify import VerifyReport, short, verify_channel
 from common.errors import ScfError
 
 
-def _report_dict(report: VerifyReport) -> dict[str, object]:
+def report_dict(report: VerifyReport, *, replayed: bool = False) -> dict[str, Any]:
+    """A verification report as JSON. `replayed` (`scf regulator verify`): with each
+    peer's replayed state and the first divergent block."""
+    peers = []
+    for c in report.chains:
+        row: dict[str, Any] = {
+            "peer": c.peer,
+            "org": c.org,
+            "status": c.status,
+            "height": c.height,
+            "tip": c.tip.hex(),
+        }
+        if replayed:
+            row |= {"state": c.state, "state_hash": c.state_hash.hex()}
+        peers.append(row | {"error": c.error or None, "bad_block": c.bad_block})
+    out: dict[str, Any] = {"channel": report.channel, "ok": report.ok, "peers": peers}
+    if replayed:
+        out["first_divergent_block"] = first_bad_block(report)
     d = report.divergence
-    return {
-        "channel": report.channel,
-        "ok": report.ok,
-        "peers": [
-            {
-                "peer": c.peer,
-                "org": c.org,
-                "status": c.status,
-                "height": c.height,
-                "tip": c.tip.hex(),
-                "error": c.error or None,
-                "bad_block": c.bad_block,
-            }
-            for c in report.chains
-        ],
-        "divergence": None
-        if d is None
-        else {"block": d.block, "what": d.what, "values": dict(d.values)},
-    }
+    out["divergence"] = (
+        None if d is None else {"block": d.block, "what": d.what, "values": dict(d.values)}
+    )
+    return out
 
 
-def _console() -> Console:
-    """stdout console; when piped, wide enough that tables are never squashed."""
-    console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=200)
+def first_bad_block(report: VerifyReport) -> int | None:
+    """The lowest block where a peer failed or the peers diverged."""
+    blocks = [c.bad_block for c in report.chains if c.bad_block is not None]
+    if report.divergence is not None:
+        blocks.append(report.divergence.block)
+    return min(blocks) if blocks else None
 
 
 @click.command(name="verify")
@@ -79,9 +85,9 @@ def verify_command(
     except OSError as exc:
         raise click.ClickException(f"{exc.filename or ''}: {exc.strerror or exc}") from None
     if as_json:
-        click.echo(json.dumps(_report_dict(report), indent=2))
+        click.echo(json.dumps(report_dict(report), indent=2))
     else:
-        console = _console()
+        console = rich_console()
         width = max(len(c.peer) for c in report.chains)
         for c in report.chains:
             if c.status == "OK":

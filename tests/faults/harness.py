@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from client.bench.voucher import issue_request, outcome_code
+from client.bench.voucher_pool import issue_request, outcome_code
 from client.gateway import Gateway, Timeouts
 from client.launcher import (
     NetworkLayout,

@@ -38,7 +38,7 @@ from typing import Any
 
 import pytest
 
-from client.bench.voucher import issue_request, outcome_code, submit_all
+from client.bench.voucher_pool import issue_request, outcome_code, submit_all
 from client.commit import Commit
 from client.contract import Contract
 from client.errors import EndorseError, EvaluateError

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from client.demo import DemoError, run_demo
-from client.demo_story import (
+from client.demo_plan import (
     FACE,
     PRINCIPAL,
     RATE_BPS,

@@ -33,7 +33,8 @@ import plyvel
 import pytest
 
 from client.demo import _peer_sync
-from client.demo_story import FACE, TO_TIER3, Plan, Story
+from client.demo_plan import FACE, TO_TIER3, Plan
+from client.demo_story import Story
 from client.gateway import Gateway
 from client.launcher import NetworkLayout, node_specs
 from client.launcher_ops import load_folder_config

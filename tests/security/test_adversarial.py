@@ -24,7 +24,7 @@ from typing import Any
 import grpc
 import pytest
 
-from client.demo_story import platform_today
+from client.demo_plan import platform_today
 from client.errors import GatewayError
 from client.gateway import Gateway
 from common import crypto, tls, txutil

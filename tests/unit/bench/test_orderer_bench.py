@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from client.bench.orderer import (
-    CHANNEL,
-    BenchError,
-    BenchOptions,
-    bench_network,
-    envelope_maker,
-    signature_of,
-)
+from client.bench.errors import BenchError
+from client.bench.orderer import BenchOptions
+from client.bench.orderer_load import envelope_maker, signature_of
+from client.bench.orderer_net import CHANNEL, bench_network
 from protos.common import common_pb2
 from tests.support.consortium import make_org
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from client.bench.errors import BenchError
 from client.bench.report import ProcTick, Sample, node_figures, summarize, timeline
 from client.bench.runner import BenchConfig, BenchResult, network_pids
 from client.bench.stats import ProcSample
-from client.bench.voucher import BenchError
 from client.bench.workloads import (
     RMW_ROTATION,
     FixedLoad,

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from client.bench.errors import BenchError
 from client.bench.runner import BenchConfig
-from client.bench.voucher import BenchError
 from client.bench.workloads import FixedLoad
 from client.cli import bench
 

@@ -1,231 +1,30 @@
-"""`network.yaml`: the consortium an operator runs — orgs, nodes, users, channels.
-
-The schema is the frozen dataclasses below; `load_network_config(path)` parses YAML and
-validates everything it can check without the network (types, ranges, unique names
-and addresses, references between orgs and channels, endorsement-policy principals).
-Every failure is a `NetworkConfigError` (code `NETWORK_CONFIG_INVALID`) naming the
-field path, e.g. `channels[0].batch.max_message_count: must be >= 1, got 0`.
-
-The default consortium ships as package data, `client/default-network.yaml`
-(`default_network_config()`); its format is documented in docs/network-config.md.
-Every address is configuration: nothing here assumes one host.
-"""
+"""Validation of a parsed network.yaml document into the schema (`client.netconfig.schema`):
+types, ranges, unique names and addresses, references, endorsement-policy principals.
+Every failure is a `NetworkConfigError` naming the field path."""
 
 from __future__ import annotations
 
-import importlib.resources
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-import yaml
-
-from common.errors import ScfError
+from client.netconfig.schema import (
+    BatchConfig,
+    ChaincodeConfig,
+    ChannelConfig,
+    GovernanceConfig,
+    NetworkConfig,
+    NetworkConfigError,
+    OrdererConfig,
+    OrgConfig,
+    OrgKind,
+    PeerConfig,
+    RaftConfig,
+    UserConfig,
+    UserRole,
+)
 from common.msp.identity import MspId
-
-__all__ = [
-    "DEFAULT_NETWORK_RESOURCE",
-    "BatchConfig",
-    "ChaincodeConfig",
-    "ChannelConfig",
-    "GovernanceConfig",
-    "NetworkConfig",
-    "NetworkConfigError",
-    "OrdererConfig",
-    "OrgConfig",
-    "OrgKind",
-    "PeerConfig",
-    "RaftConfig",
-    "UserConfig",
-    "UserRole",
-    "default_network_config",
-    "default_network_yaml",
-    "load_network_config",
-    "parse_network_config",
-]
-
-DEFAULT_NETWORK_RESOURCE = "default-network.yaml"
-
-
-class NetworkConfigError(ScfError):
-    """network.yaml is unusable. `path` is the offending field ('' for the whole file).
-
-    Codes: `NETWORK_CONFIG_INVALID` (bad content), `NETWORK_CONFIG_NOT_FOUND`.
-    """
-
-    code = "NETWORK_CONFIG_INVALID"
-
-    def __init__(
-        self, path: str, detail: str, *, source: str = "", code: str | None = None
-    ) -> None:
-        where = ": ".join(part for part in (source, path) if part)
-        super().__init__(f"{where}: {detail}" if where else detail, code=code)
-        self.path = path
-        self.detail = detail
-        self.source = source
-
-
-class OrgKind(StrEnum):
-    """What part an organisation plays in the consortium (DESIGN §1)."""
-
-    ORDERER = "orderer"
-    CORE = "core"
-    SUPPLIER = "supplier"
-    BANK = "bank"
-    WAREHOUSE = "warehouse"
-    REGULATOR = "regulator"
-    GOVFUND = "govfund"
-    PLATFORM = "platform"
-    ORACLE = "oracle"
-
-
-class UserRole(StrEnum):
-    """NodeOU role of a user certificate."""
-
-    CLIENT = "client"
-    ADMIN = "admin"
-
-
-@dataclass(frozen=True)
-class PeerConfig:
-    """A peer: `port` serves gRPC (endorser, deliver, gateway); `operations_port` HTTP."""
-
-    name: str
-    host: str
-    port: int
-    operations_port: int
-    endorser: bool = True
-
-
-@dataclass(frozen=True)
-class OrdererConfig:
-    """An orderer: `port` for Broadcast/Deliver, `cluster_port` for Raft traffic."""
-
-    name: str
-    host: str
-    port: int
-    cluster_port: int
-    operations_port: int
-
-
-@dataclass(frozen=True)
-class UserConfig:
-    """A user enrolled at generation time; `attributes` go into its certificate."""
-
-    name: str
-    role: UserRole
-    attributes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-
-
-@dataclass(frozen=True)
-class OrgConfig:
-    """An organisation. `name` is a folder-safe short name; `domain` qualifies node names
-    (node FQDN = `<node>.<domain>`, used in TLS SANs). `tier` is a supplier's tier."""
-
-    name: str
-    mspid: MspId
-    kind: OrgKind
-    domain: str
-    peers: tuple[PeerConfig, ...] = ()
-    orderers: tuple[OrdererConfig, ...] = ()
-    users: tuple[UserConfig, ...] = ()
-    tier: int | None = None
-
-    def fqdn(self, node: str) -> str:
-        return f"{node}.{self.domain}"
-
-
-@dataclass(frozen=True)
-class BatchConfig:
-    """Block cutting (Fabric's BatchSize/BatchTimeout). preferred <= absolute."""
-
-    max_message_count: int = 500
-    preferred_max_bytes: int = 2 * 1024 * 1024
-    absolute_max_bytes: int = 10 * 1024 * 1024
-    batch_timeout_ms: int = 100
-
-
-@dataclass(frozen=True)
-class RaftConfig:
-    """Raft options (Fabric's etcdraft Options). election_ticks > heartbeat_ticks."""
-
-    tick_ms: int = 100
-    election_ticks: int = 10
-    heartbeat_ticks: int = 1
-    snapshot_interval_blocks: int = 100
-
-
-@dataclass(frozen=True)
-class ChaincodeConfig:
-    """A chaincode definition: name, version, endorsement policy in Fabric syntax."""
-
-    name: str
-    version: str
-    endorsement_policy: str
-
-
-@dataclass(frozen=True)
-class GovernanceConfig:
-    """Who must approve channel-parameter changes (policy-contract governance)."""
-
-    approvers: tuple[MspId, ...]
-
-
-@dataclass(frozen=True)
-class ChannelConfig:
-    """A channel: member (application) orgs and orderer orgs by mspid, and its options."""
-
-    name: str
-    orgs: tuple[MspId, ...]
-    orderer_orgs: tuple[MspId, ...]
-    batch: BatchConfig
-    raft: RaftConfig
-    chaincodes: tuple[ChaincodeConfig, ...]
-    governance: GovernanceConfig
-
-
-@dataclass(frozen=True)
-class NetworkConfig:
-    """The whole consortium. Orgs and channels keep the file's order."""
-
-    orgs: tuple[OrgConfig, ...]
-    channels: tuple[ChannelConfig, ...]
-
-    def org(self, name: str) -> OrgConfig:
-        """The org called `name`; KeyError if absent."""
-        for org in self.orgs:
-            if org.name == name:
-                return org
-        raise KeyError(name)
-
-    def org_by_mspid(self, mspid: str) -> OrgConfig:
-        """The org whose mspid is `mspid`; KeyError if absent."""
-        for org in self.orgs:
-            if org.mspid == mspid:
-                return org
-        raise KeyError(mspid)
-
-    def channel(self, name: str) -> ChannelConfig:
-        """The channel called `name`; KeyError if absent."""
-        for channel in self.channels:
-            if channel.name == name:
-                return channel
-        raise KeyError(name)
-
-    @property
-    def orderer_orgs(self) -> tuple[OrgConfig, ...]:
-        return tuple(o for o in self.orgs if o.kind is OrgKind.ORDERER)
-
-    @property
-    def peer_orgs(self) -> tuple[OrgConfig, ...]:
-        return tuple(o for o in self.orgs if o.peers)
-
-
-# ----------------------------------------------------------------------- validation
 
 _ORG_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
 _NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}\Z")
@@ -579,42 +378,3 @@ def parse_network_config(data: object) -> NetworkConfig:
     )
     _unique(channels, "name", "channels", lambda c: c.name)
     return NetworkConfig(orgs=orgs, channels=channels)
-
-
-def _parse_yaml(text: str, source: str) -> NetworkConfig:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise NetworkConfigError("", f"not valid YAML{where}: {problem}", source=source) from exc
-    try:
-        return parse_network_config(data)
-    except NetworkConfigError as exc:
-        raise NetworkConfigError(exc.path, exc.detail, source=source, code=exc.code) from None
-
-
-def load_network_config(path: str | Path) -> NetworkConfig:
-    """Read and validate a network.yaml file."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise NetworkConfigError(
-            "", "no such network config file", source=str(p), code="NETWORK_CONFIG_NOT_FOUND"
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise NetworkConfigError("", f"cannot read network config ({exc})", source=str(p)) from exc
-    return _parse_yaml(text, str(p))
-
-
-def default_network_yaml() -> str:
-    """The text of the default network.yaml (for `scf` to write out as a template)."""
-    resource = importlib.resources.files("client").joinpath(DEFAULT_NETWORK_RESOURCE)
-    return resource.read_text("utf-8")
-
-
-def default_network_config() -> NetworkConfig:
-    """The default consortium shipped with scfchain (client/default-network.yaml)."""
-    return _parse_yaml(default_network_yaml(), DEFAULT_NETWORK_RESOURCE)
