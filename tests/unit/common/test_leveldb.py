@@ -72,3 +72,39 @@ def test_a_database_written_without_a_filter_still_opens_and_reads(tmp_path: Pat
         assert db.get(b"b") is None
     finally:
         db.close()
+
+
+def test_open_db_writes_tables_uncompressed(tmp_path: Path) -> None:
+    # A highly compressible value appears verbatim in the table file only when
+    # compression is off (snappy would shrink the run of 4,000 equal bytes).
+    value = b"certificate-" + b"A" * 4000
+    db = open_db(tmp_path / "db")
+    try:
+        db.put(b"key", value)
+        db.compact_range()
+    finally:
+        db.close()
+    tables = list((tmp_path / "db").glob("*.ldb"))
+    assert tables
+    assert any(value in t.read_bytes() for t in tables)
+
+
+def test_a_database_written_with_snappy_reads_the_same_with_open_db(tmp_path: Path) -> None:
+    import plyvel
+
+    path = tmp_path / "db"
+    old = plyvel.DB(str(path), create_if_missing=True, compression="snappy")
+    try:
+        for i in range(2000):
+            old.put(b"k%06d" % i, b"value-%06d-" % i + b"B" * 500)
+        old.compact_range()
+    finally:
+        old.close()
+    db = open_db(path)
+    try:
+        assert db.get(b"k001234") == b"value-001234-" + b"B" * 500
+        db.put(b"new", b"N" * 100)
+        db.compact_range()  # rewrites old tables without compression
+        assert sum(1 for _ in db.iterator()) == 2001
+    finally:
+        db.close()
