@@ -5,7 +5,6 @@ accepted, split vouchers, and how a failed call is reduced to one code."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 from client.commit import Commit
 from client.contract import Contract
+from client.demo_plan import platform_today, sha_hex
 from client.errors import CommitError, GatewayError
 from client.gateway import Gateway
 from client.profile import load_profile
@@ -31,7 +31,6 @@ __all__ = [
     "endorse_retrying",
     "issue_request",
     "outcome_code",
-    "platform_today",
     "prepare_pool",
     "submit_all",
     "underlying",
@@ -40,26 +39,16 @@ __all__ = [
 CHANNEL = "trade"
 CHAINCODE = "receivable"
 SUPPLIERS = ("supplier1", "supplier2", "supplier3")
-PLATFORM_UTC_OFFSET = dt.timedelta(hours=8)
-
-
-def sha256_hex(label: str) -> str:
-    return hashlib.sha256(label.encode()).hexdigest()
-
-
-def platform_today() -> dt.date:
-    """Today's business date on the platform (Asia/Shanghai), as the contracts see it."""
-    return dt.datetime.now(dt.timezone(PLATFORM_UTC_OFFSET)).date()
 
 
 def underlying(label: str) -> dict[str, Any]:
     """Trade documents (hashes only) unique to `label`: a contract and one invoice."""
     return {
         "contract_no": f"C-{label}",
-        "contract_hash": sha256_hex(f"contract {label}"),
+        "contract_hash": sha_hex(f"contract {label}"),
         "invoice_nos": [f"INV-{label}"],
-        "invoice_hashes": [sha256_hex(f"invoice {label}")],
-        "goods_desc_hash": sha256_hex(f"goods {label}"),
+        "invoice_hashes": [sha_hex(f"invoice {label}")],
+        "goods_desc_hash": sha_hex(f"goods {label}"),
     }
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+from google.protobuf.message import Message
 
 from common.txutil.base import (
     ERROR_THRESHOLD,
@@ -160,6 +163,18 @@ def parse_envelope_header(envelope_bytes: bytes) -> EnvelopeHeader:
     )
 
 
+_M = TypeVar("_M", bound=Message)
+
+
+def _decode(message_type: type[_M], data: bytes, what: str, validation_code: int) -> _M:
+    """`message_type` parsed from `data`, or `EnvelopeError("{what}: …")` with
+    `validation_code`."""
+    try:
+        return message_type.FromString(data)
+    except Exception as exc:
+        raise EnvelopeError(f"{what}: {exc}", validation_code=validation_code) from None
+
+
 def _envelope_parts(
     envelope_bytes: bytes,
 ) -> tuple[
@@ -182,18 +197,15 @@ def _envelope_parts(
     if not payload.HasField("header"):
         raise EnvelopeError("payload has no header", validation_code=V.BAD_COMMON_HEADER)
     header = payload.header
-    try:
-        channel_header = common_pb2.ChannelHeader.FromString(header.channel_header)
-    except Exception as exc:
-        raise EnvelopeError(
-            f"bad channel header: {exc}", validation_code=V.BAD_CHANNEL_HEADER
-        ) from None
-    try:
-        signature_header = common_pb2.SignatureHeader.FromString(header.signature_header)
-    except Exception as exc:
-        raise EnvelopeError(
-            f"bad signature header: {exc}", validation_code=V.BAD_COMMON_HEADER
-        ) from None
+    channel_header = _decode(
+        common_pb2.ChannelHeader, header.channel_header, "bad channel header", V.BAD_CHANNEL_HEADER
+    )
+    signature_header = _decode(
+        common_pb2.SignatureHeader,
+        header.signature_header,
+        "bad signature header",
+        V.BAD_COMMON_HEADER,
+    )
     return envelope, payload, channel_header, signature_header
 
 
@@ -214,21 +226,20 @@ def parse_transaction(envelope_bytes: bytes) -> ParsedTransaction:
         raise EnvelopeError(
             "signature header lacks creator or nonce", validation_code=V.BAD_COMMON_HEADER
         )
-    try:
-        extension = proposal_pb2.ChaincodeHeaderExtension.FromString(ch.extension)
-    except Exception as exc:
-        raise EnvelopeError(
-            f"bad header extension: {exc}", validation_code=V.BAD_HEADER_EXTENSION
-        ) from None
+    extension = _decode(
+        proposal_pb2.ChaincodeHeaderExtension,
+        ch.extension,
+        "bad header extension",
+        V.BAD_HEADER_EXTENSION,
+    )
     chaincode = extension.chaincode_id.name
     if not chaincode:
         raise EnvelopeError(
             "header extension names no chaincode", validation_code=V.BAD_HEADER_EXTENSION
         )
-    try:
-        transaction = transaction_pb2.Transaction.FromString(payload.data)
-    except Exception as exc:
-        raise EnvelopeError(f"bad transaction: {exc}", validation_code=V.BAD_PAYLOAD) from None
+    transaction = _decode(
+        transaction_pb2.Transaction, payload.data, "bad transaction", V.BAD_PAYLOAD
+    )
     actions = transaction.actions
     if len(actions) != 1:
         raise EnvelopeError(
@@ -254,12 +265,12 @@ def parse_transaction(envelope_bytes: bytes) -> ParsedTransaction:
         raise EnvelopeError(
             f"bad action payload: {exc}", validation_code=V.BAD_RESPONSE_PAYLOAD
         ) from None
-    try:
-        cc_action = proposal_pb2.ChaincodeAction.FromString(response_payload.extension)
-    except Exception as exc:
-        raise EnvelopeError(
-            f"bad chaincode action: {exc}", validation_code=V.BAD_RESPONSE_PAYLOAD
-        ) from None
+    cc_action = _decode(
+        proposal_pb2.ChaincodeAction,
+        response_payload.extension,
+        "bad chaincode action",
+        V.BAD_RESPONSE_PAYLOAD,
+    )
     timestamp = ch.timestamp
     response = cc_action.response
     action_chaincode = cc_action.chaincode_id
