@@ -4,35 +4,22 @@ genesis block, node configs)."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 from client.bench.errors import BenchError
 from client.cryptogen import generate
+from client.free_ports import free_ports
 from client.genesis import write_genesis_blocks
 from client.launcher import NetworkLayout, NodeRole, NodeSpec, node_specs
 from client.netconfig import NetworkConfig, parse_network_config
 from client.nodeconfig import write_node_configs
 
-__all__ = ["CHANNEL", "bench_network", "free_ports", "prepare"]
+__all__ = ["CHANNEL", "bench_network", "prepare"]
 
 CHANNEL = "bench"
 CLIENT_ORG = "benchclient"
 CLIENT_MSPID = "BenchClientMSP"
 CLIENT_USER = "User1"
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def bench_network(ports: list[int], batch_timeout_ms: int, max_message_count: int) -> NetworkConfig:

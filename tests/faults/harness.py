@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 
 from client.bench.voucher_pool import issue_request, outcome_code
+from client.free_ports import free_ports
 from client.gateway import Gateway, Timeouts
 from client.launcher import (
     NetworkLayout,
@@ -53,7 +54,6 @@ from common.blockstore.base import tx_ids, validation_codes
 from protos.common import common_pb2
 from protos.peer import transaction_pb2
 from tests.faults.proxy import ClusterProxy
-from tests.integration.test_network_cli import _free_ports
 
 CHANNEL = "trade"
 VALID = transaction_pb2.VALID
@@ -107,7 +107,7 @@ class FaultNet:
         folder, point each orderer's own cluster listener at a hidden real port,
         start the proxy and every node, and wait until ready."""
         doc = yaml.safe_load(default_network_yaml())
-        ports = iter(_free_ports(48))
+        ports = iter(free_ports(48))
         real: dict[str, int] = {}
         for org in doc["orgs"]:
             for o in org.get("orderers") or []:

@@ -28,6 +28,7 @@ import grpc
 import yaml
 
 from client.cryptogen import generate, node_dir, org_dir, user_dir
+from client.free_ports import free_port
 from client.genesis import write_genesis_blocks
 from client.netconfig import NetworkConfig, load_network_config
 from common import tls, txutil
@@ -36,7 +37,7 @@ from peer.ledger import LevelLedger, open_channel_ledger
 from protos.common import common_pb2
 from protos.orderer import ab_pb2_grpc
 from protos.peer import events_pb2_grpc, peer_pb2_grpc, proposal_pb2, proposal_response_pb2
-from tests.integration.orderer_net import REPO, OrdererNetwork, OrdererProc, free_port
+from tests.integration.orderer_net import REPO, OrdererNetwork, OrdererProc
 
 CHANNEL = "trade"
 BENCH = "bench"

@@ -6,7 +6,6 @@ import itertools
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 import grpc
 import yaml
 
+from client.free_ports import free_port
 from common import crypto, tls
 from common.blockstore.leveldb import LevelBlockStore
 from common.config.genesis import genesis_block
@@ -30,13 +30,6 @@ from tests.support.consortium import NOT_AFTER, NOT_BEFORE, TestOrg, channel_con
 
 REPO = Path(__file__).resolve().parents[2]
 CHANNEL = "trade"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def write_msp(folder: Path, identity: SigningIdentity) -> None:

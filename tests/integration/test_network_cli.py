@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from client.free_ports import free_ports
 from client.netconfig import default_network_yaml
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -30,23 +30,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 SCF = str(Path(sys.executable).with_name("scf"))
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def write_network_yaml(path: Path) -> None:
     """The default consortium with every port replaced by a free one."""
     doc = yaml.safe_load(default_network_yaml())
-    ports = iter(_free_ports(40))
+    ports = iter(free_ports(40))
     for org in doc["orgs"]:
         for o in org.get("orderers") or []:
             o["port"], o["cluster_port"], o["operations_port"] = (

@@ -3,7 +3,6 @@ TLS (no cluster), Broadcast/Deliver over gRPC, restart from the data dir, metric
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import grpc
 import pytest
 import yaml
 
+from client.free_ports import free_port
 from common.config.genesis import genesis_block
 from common.txutil import build_seek_envelope, seek_info
 from orderer.config import OrdererConfig, OrdererConfigError
@@ -20,13 +20,6 @@ from protos.orderer import ab_pb2_grpc
 from tests.integration.orderer_net import write_msp
 from tests.support.consortium import channel_config, make_org
 from tests.unit.orderer.support import CHANNEL, signed_envelope, wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def healthy(ops_port: int) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from client.free_ports import free_port
 from common import block as blk
 from peer.committer import Committer
 from peer.config import DeliverOptions
@@ -22,7 +23,6 @@ from peer.ledger import LevelLedger, open_channel_ledger
 from peer.validator import BlockRefused
 from protos.common import common_pb2
 from protos.orderer import ab_pb2, ab_pb2_grpc
-from tests.integration.orderer_net import free_port
 from tests.unit.peer.endorser.world import CHANNEL, World, endorse_tx, make_world, order
 
 FAST = DeliverOptions(reconnect_backoff_min_s=0.05, reconnect_backoff_max_s=0.2)
