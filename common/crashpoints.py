@@ -16,6 +16,8 @@ each node passes them:
   committed entries); inside applying an entry: `orderer.before_append`,
   `orderer.after_append` (the block is stored, waiters not yet told).
 * peer: `committer.before_validate`, `committer.after_validate`,
+  `blockstore.after_file_write` (the block's bytes are in the block files, synced,
+  no index names them yet; the orderer's block store passes it too),
   `ledger.batch_built` (the one WriteBatch is filled, not written),
   `ledger.after_write` (written, in-memory savepoint not yet moved),
   `committer.after_commit` (committed, listeners not yet told).
@@ -42,6 +44,7 @@ POINTS = (
     "orderer.after_append",
     "committer.before_validate",
     "committer.after_validate",
+    "blockstore.after_file_write",
     "ledger.batch_built",
     "ledger.after_write",
     "committer.after_commit",

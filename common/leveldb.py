@@ -43,7 +43,7 @@ BLOOM_FILTER_BITS: Final = 10
 DB_OPTIONS: Final[dict[str, int | None]] = {
     "bloom_filter_bits": BLOOM_FILTER_BITS,
     "lru_cache_size": 8 << 20,
-    "write_buffer_size": 16 << 20,
+    "write_buffer_size": 4 << 20,
     "compression": None,
 }
 """Keyword arguments for `plyvel.DB`, besides the path and `create_if_missing`."""

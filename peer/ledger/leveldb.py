@@ -24,7 +24,7 @@ from typing import Any
 import plyvel
 
 from chaincode.stub import KeyModification
-from common.blockstore import BlockStoreError, LevelBlockStore, TxLocation
+from common.blockstore import BLOCK_FILES_DIR, BlockStoreError, LevelBlockStore, TxLocation
 from common.crashpoints import crash_point
 from common.leveldb import open_db
 from peer.ledger import codec
@@ -134,16 +134,24 @@ class LevelSnapshot:
 
 
 class LevelLedger:
-    """One channel's `Ledger` in a plyvel database it owns."""
+    """One channel's `Ledger` in a plyvel database it owns, its blocks' bytes in the
+    block files in `files_dir`."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Any, files_dir: Path) -> None:
         self._db = db
         self._reader = _Reader(db)
         self._commit_lock = threading.Lock()
         try:
-            self._blocks = LevelBlockStore(db, prefix=codec.BLOCKS_PREFIX)
+            self._blocks = LevelBlockStore(db, files_dir, prefix=codec.BLOCKS_PREFIX)
         except BlockStoreError as exc:
             raise LedgerError(str(exc), code="LEDGER_CORRUPT") from None
+        try:
+            self._load_savepoint(db)
+        except BaseException:
+            self._blocks.close_files()
+            raise
+
+    def _load_savepoint(self, db: Any) -> None:
         self._savepoint = self._reader.savepoint()
         height = self._savepoint.block_num + 1 if self._savepoint is not None else 0
         stored = self._blocks.height()
@@ -177,14 +185,14 @@ class LevelLedger:
                 f"cannot open ledger at {path}: {exc}", code="LEDGER_UNAVAILABLE"
             ) from None
         try:
-            return cls(db)
+            return cls(db, Path(path) / BLOCK_FILES_DIR)
         except BaseException:
             db.close()
             raise
 
     def close(self) -> None:
         with self._commit_lock:
-            self._db.close()
+            self._blocks.close()
 
     def height(self) -> int:
         return self._blocks.height()

@@ -41,6 +41,8 @@ from client.launcher_ops import load_folder_config
 from client.profile import load_profile
 from client.regulator import dial
 from common import txutil
+from common.blockstore import BLOCK_FILES_DIR
+from common.blockstore.files import FilePosition
 from common.msp import SigningIdentity
 from protos.common import common_pb2
 from protos.gateway import gateway_pb2, gateway_pb2_grpc
@@ -339,14 +341,18 @@ def test_regulator_on_a_live_network(folder: Path) -> None:
     with stopped(folder, WAREHOUSE_PEER) as ledger_dir:
         db = plyvel.DB(str(ledger_dir))
         try:
-            key = b"blk/b" + flipped.to_bytes(8, "big")
-            raw = bytearray(db.get(key))
+            position = FilePosition.decode(db.get(b"blk/b" + flipped.to_bytes(8, "big")))
+        finally:
+            db.close()
+        block_file = ledger_dir / BLOCK_FILES_DIR / f"blockfile_{position.file:06d}"
+        with open(block_file, "r+b") as handle:
+            handle.seek(position.offset)
+            raw = bytearray(handle.read(position.length))
             at = raw.find(b"Supplier1MSP")
             assert at > 0
             raw[at + 8] ^= 0x08  # '1' → '9'
-            db.put(key, bytes(raw), sync=True)
-        finally:
-            db.close()
+            handle.seek(position.offset)
+            handle.write(raw)
     broken = reg(profile, "verify", "--channel", CHANNEL, check=False)
     print(broken.stdout)
     assert broken.returncode == 1

@@ -13,7 +13,7 @@ import pytest
 
 from chaincode.stub import create_composite_key, partial_composite_range
 from common import block as blk
-from common.blockstore import LevelBlockStore, TxLocation
+from common.blockstore import BLOCK_FILES_DIR, LevelBlockStore, TxLocation
 from peer.ledger import (
     Height,
     Ledger,
@@ -261,11 +261,11 @@ def test_open_refuses_block_store_ahead_of_savepoint(tmp_path: Path) -> None:
     ledger.close()
     # Append a block to the block store alone, bypassing the ledger's batch.
     db = plyvel.DB(str(path))
-    store = LevelBlockStore(db, prefix=b"blk/")
+    store = LevelBlockStore(db, path / BLOCK_FILES_DIR, prefix=b"blk/")
     last = store.block(0)
     assert last is not None
     store.append(blk.new_block(1, blk.header_hash(last.header), [envelope(Tx("t1", writes()))]))
-    db.close()
+    store.close()
     with pytest.raises(LedgerError) as caught:
         LevelLedger.open(path)
     assert caught.value.code == "LEDGER_AHEAD_OF_SAVEPOINT"
@@ -297,6 +297,9 @@ def test_on_disk_layout(tmp_path: Path) -> None:
     assert b"ch/" + bytes(8) in keys
     assert b"meta/savepoint" in keys
     assert b"blk/height" in keys
+    assert b"blk/end" in keys
+    assert b"blk/b" + bytes(8) in keys  # where block 0's bytes are in the block files
+    assert (path / BLOCK_FILES_DIR / "blockfile_000000").stat().st_size > 0
     assert b"blk/tt0" in keys
     assert all(k[:3] in (b"st/", b"hi/", b"ch/", b"blk", b"met") for k in keys)
 
@@ -327,7 +330,7 @@ class _CountingDb:
 
 def test_commit_is_one_sync_batch(tmp_path: Path) -> None:
     counting = _CountingDb(plyvel.DB(str(tmp_path / "ledger"), create_if_missing=True))
-    ledger = LevelLedger(counting)
+    ledger = LevelLedger(counting, tmp_path / "ledger" / BLOCK_FILES_DIR)
     commit(ledger, [Tx("t0", writes(("a", b"1"), ("b", None))), Tx("t1", writes(("c", b"1")))])
     commit(ledger, [Tx("t2", writes(("a", b"2")))])
     assert counting.batches == [{"sync": True}, {"sync": True}]
