@@ -21,7 +21,7 @@ import grpc
 
 from common.errors import ScfError
 from peer.gateway.errors import EndpointError, GatewayError
-from peer.gateway.support import BatchEndorserClient, EndorserClient, PendingResponses
+from peer.gateway.support import EndorserClient, PendingResponses, batches_endorsements
 from protos.peer import proposal_pb2, proposal_response_pb2
 
 __all__ = [
@@ -80,7 +80,7 @@ class Endpoint:
         except Exception as exc:  # e.g. the node is closing its channels
             error = exc
             return _Call(False, lambda: [error] * len(signed))
-        if not isinstance(client, BatchEndorserClient):
+        if not batches_endorsements(client):
             return _Call(False, lambda: _one_by_one(client, signed, min_height))
         if block:
             return _Call(True, lambda: client.process_proposals(signed, min_height))

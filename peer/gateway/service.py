@@ -53,7 +53,7 @@ from peer.gateway.endorse import (
 )
 from peer.gateway.errors import EndpointError, GatewayError, abort
 from peer.gateway.plan import as_signature_policy, endorsing_orgs, plan_orgs
-from peer.gateway.support import BatchBroadcastClient, BroadcastClient, GatewaySupport
+from peer.gateway.support import BroadcastClient, GatewaySupport, batches_broadcasts
 from protos.common import common_pb2
 from protos.gateway import gateway_pb2, gateway_pb2_grpc
 from protos.orderer import ab_pb2
@@ -568,7 +568,7 @@ def _broadcast_all(
     client: BroadcastClient, envelopes: list[common_pb2.Envelope]
 ) -> list[BroadcastResponse | Exception]:
     """All the envelopes at once when the client can (else one by one)."""
-    if isinstance(client, BatchBroadcastClient):
+    if batches_broadcasts(client):
         return client.broadcast_batch(envelopes)
     return _broadcast_each(client, envelopes)
 
