@@ -75,7 +75,9 @@ class ProcTick:
 @dataclass(frozen=True)
 class NodeFigures:
     """A process over the window: CPU as % of one core, CPU ms per successful tx,
-    RSS at the start/end and its peak (MB)."""
+    RSS at the start/end and its peak (MB), and how far every RSS sample of the
+    window strays from their mean (`rss_spread_pct` = [lowest, highest] in %), the
+    same for the anonymous part of the RSS (see `ProcSample`)."""
 
     name: str
     role: str
@@ -86,6 +88,11 @@ class NodeFigures:
     rss_peak_mb: float
     rss_series_mb: tuple[float, ...] = ()
     """RSS at up to `RSS_POINTS` evenly spaced ticks over the window (for flatness)."""
+    rss_spread_pct: tuple[float, float] = (0.0, 0.0)
+    rss_anon_start_mb: float = 0.0
+    rss_anon_end_mb: float = 0.0
+    rss_anon_peak_mb: float = 0.0
+    rss_anon_spread_pct: tuple[float, float] = (0.0, 0.0)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +104,11 @@ class NodeFigures:
             "rss_end_mb": round(self.rss_end_mb, 1),
             "rss_peak_mb": round(self.rss_peak_mb, 1),
             "rss_series_mb": [round(v, 1) for v in self.rss_series_mb],
+            "rss_spread_pct": [round(v, 1) for v in self.rss_spread_pct],
+            "rss_anon_start_mb": round(self.rss_anon_start_mb, 1),
+            "rss_anon_end_mb": round(self.rss_anon_end_mb, 1),
+            "rss_anon_peak_mb": round(self.rss_anon_peak_mb, 1),
+            "rss_anon_spread_pct": [round(v, 1) for v in self.rss_anon_spread_pct],
         }
 
 
@@ -109,6 +121,14 @@ def _spread(values: Sequence[int], points: int) -> tuple[float, ...]:
         return tuple(v / 2**20 for v in values)
     step = (len(values) - 1) / (points - 1)
     return tuple(values[round(i * step)] / 2**20 for i in range(points))
+
+
+def _spread_pct(values: Sequence[int]) -> tuple[float, float]:
+    """How far the lowest and the highest of `values` are from their mean, in %."""
+    mean = sum(values) / len(values) if values else 0
+    if not mean:
+        return 0.0, 0.0
+    return 100 * (min(values) / mean - 1), 100 * (max(values) / mean - 1)
 
 
 def _nearest(ticks: Sequence[ProcTick], t: float) -> ProcTick:
@@ -149,7 +169,9 @@ def node_figures(
             continue
         rate = (last.procs[name].cpu_s - first.procs[name].cpu_s) / (last.t - first.t)
         listed_rate += rate
-        rss = [tick.procs[name].rss_bytes for tick in seen if first.t <= tick.t <= last.t]
+        window = [tick.procs[name] for tick in seen if first.t <= tick.t <= last.t]
+        rss = [sample.rss_bytes for sample in window]
+        anon = [sample.rss_anon_bytes for sample in window]
         figures.append(
             NodeFigures(
                 name=name,
@@ -160,6 +182,11 @@ def node_figures(
                 rss_end_mb=last.procs[name].rss_bytes / 2**20,
                 rss_peak_mb=max(rss) / 2**20,
                 rss_series_mb=_spread(rss, RSS_POINTS),
+                rss_spread_pct=_spread_pct(rss),
+                rss_anon_start_mb=first.procs[name].rss_anon_bytes / 2**20,
+                rss_anon_end_mb=last.procs[name].rss_anon_bytes / 2**20,
+                rss_anon_peak_mb=max(anon) / 2**20,
+                rss_anon_spread_pct=_spread_pct(anon),
             )
         )
     loads = [tick.loadavg_1m for tick in inside if tick.loadavg_1m is not None]

@@ -83,10 +83,13 @@ def match_latencies(
 
 @dataclass(frozen=True)
 class ProcSample:
-    """CPU time (user+system, seconds) and resident set (bytes) of a process."""
+    """CPU time (user+system, seconds) and resident set (bytes) of a process, and the
+    anonymous part of that set (heap, stacks; the rest is file-backed: mapped
+    libraries and LevelDB's mmapped table files)."""
 
     cpu_s: float
     rss_bytes: int
+    rss_anon_bytes: int = 0
 
 
 def parse_proc_stat(text: str, ticks_per_s: int) -> float:
@@ -97,10 +100,11 @@ def parse_proc_stat(text: str, ticks_per_s: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks_per_s
 
 
-def parse_proc_status_rss(text: str) -> int:
-    """VmRSS in bytes from the text of `/proc/<pid>/status` (0 when absent)."""
+def parse_proc_status_rss(text: str, field: str = "VmRSS") -> int:
+    """`field` (VmRSS, RssAnon, …) in bytes from the text of `/proc/<pid>/status` (0
+    when absent)."""
     for line in text.splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             parts = line.split()
             return int(parts[1]) * 1024
     return 0
@@ -114,7 +118,9 @@ def read_proc_sample(pid: int) -> ProcSample | None:
     except OSError:
         return None
     return ProcSample(
-        parse_proc_stat(stat, os.sysconf("SC_CLK_TCK")), parse_proc_status_rss(status)
+        parse_proc_stat(stat, os.sysconf("SC_CLK_TCK")),
+        parse_proc_status_rss(status),
+        parse_proc_status_rss(status, "RssAnon"),
     )
 
 

@@ -242,12 +242,14 @@ def render_result(data: dict[str, Any]) -> str:
         )
     lines.append(
         "processes        name                          CPU%   ms/tx   RSS start→end (peak) MB"
+        "  spread %     anon start→end (peak) MB  spread %"
     )
     for n in data["nodes"] + data["load_clients"]:
         per_tx = "-" if n["cpu_ms_per_tx"] is None else f"{n['cpu_ms_per_tx']:.2f}"
         lines.append(
             f"{'':17}{n['name']:<29} {n['cpu_percent']:5.0f}  {per_tx:>6}   "
-            f"{n['rss_start_mb']:.0f}→{n['rss_end_mb']:.0f} ({n['rss_peak_mb']:.0f})"
+            f"{_mb_range(n, 'rss')}  {_pct_range(n['rss_spread_pct'])}   "
+            f"{_mb_range(n, 'rss_anon')}  {_pct_range(n['rss_anon_spread_pct'])}"
         )
     m = data["machine"]
     lines.append(
@@ -256,6 +258,15 @@ def render_result(data: dict[str, Any]) -> str:
         f"{m['other_cpu_percent']}% of one core (figures are skewed when this is high)"
     )
     return "\n".join(lines)
+
+
+def _mb_range(figures: dict[str, Any], prefix: str) -> str:
+    start, end, peak = (figures[f"{prefix}_{k}_mb"] for k in ("start", "end", "peak"))
+    return f"{start:.0f}→{end:.0f} ({peak:.0f})".ljust(14)
+
+
+def _pct_range(spread: list[float]) -> str:
+    return f"{spread[0]:+.0f}…{spread[1]:+.0f}".ljust(9)
 
 
 def _machine() -> str:

@@ -68,8 +68,9 @@ def test_parse_proc_stat_handles_spaces_in_the_command_name() -> None:
 
 
 def test_parse_proc_status_rss() -> None:
-    text = "Name:\tpython3\nVmPeak:\t  9000 kB\nVmRSS:\t  2048 kB\nThreads:\t3\n"
+    text = "Name:\tpython3\nVmPeak:\t  9000 kB\nVmRSS:\t  2048 kB\nRssAnon:\t  1500 kB\n"
     assert parse_proc_status_rss(text) == 2048 * 1024
+    assert parse_proc_status_rss(text, "RssAnon") == 1500 * 1024
     assert parse_proc_status_rss("Name:\tkthread\n") == 0
 
 
@@ -77,7 +78,7 @@ def test_read_proc_sample_of_this_process() -> None:
     sample = read_proc_sample(os.getpid())
     assert sample is not None
     assert sample.cpu_s > 0
-    assert sample.rss_bytes > 0
+    assert sample.rss_bytes > sample.rss_anon_bytes > 0
     assert read_proc_sample(2**22 + 12345) is None
 
 

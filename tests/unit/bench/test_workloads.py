@@ -168,6 +168,20 @@ def test_node_figures_cpu_per_tx_and_other_load() -> None:
     assert machine["other_cpu_percent"] == pytest.approx(30.0)  # 80 − 40 − 10
     assert machine["load_avg_1m"] == [1.5, 1.5]
     assert by_name["peer0"].rss_series_mb == (100.0, 100.0, 100.0)
+    assert by_name["peer0"].rss_spread_pct == (0.0, 0.0)
+
+
+def test_node_figures_rss_spread_around_the_mean() -> None:
+    mb = 2**20
+    ticks = [
+        ProcTick(t, {"peer0": ProcSample(float(t), rss * mb, anon * mb)}, None, None)
+        for t, rss, anon in [(0, 90, 60), (1, 100, 60), (2, 110, 63), (3, 100, 57)]
+    ]
+    (peer,), _ = node_figures(ticks, 0.0, 3.0, 10, {"peer0": "peer"})
+    assert peer.rss_spread_pct == pytest.approx((-10.0, 10.0))
+    assert peer.rss_anon_spread_pct == pytest.approx((-5.0, 5.0))
+    assert (peer.rss_anon_start_mb, peer.rss_anon_end_mb, peer.rss_anon_peak_mb) == (60, 57, 63)
+    assert peer.as_dict()["rss_anon_spread_pct"] == [-5.0, 5.0]
 
 
 def test_network_pids_reads_the_nodes_folder(tmp_path: Path) -> None:
