@@ -10,21 +10,25 @@ key, ~1 % false positives) answers nearly all of those from the filter block, so
 only present keys are read.
 
 Compaction, not the writes themselves, is what a node's database costs over a
-long run: blocks (sequential keys) share each database with random keys (txids,
-state, history), so every memtable flush overlaps every table of the next level and
-data is rewritten many times. Measured on the default network under blind-write
-(`scf bench --max`, three 45–60 s rounds back to back, ≈ 80k transactions): with
-snappy and a 4 MiB memtable the native compaction thread was 45 % of the regulator
-peer's CPU and every node's CPU per transaction grew round after round (regulator
-0.40 → 0.49 → 0.60 ms, throughput 511 → 453 → 401 tx/s); without compression it
-stayed flat (0.33 / 0.32 / 0.35 ms; 505 / 550 / 497 tx/s), and with a 16 MiB
-memtable too, lower again (0.27 / 0.27 / 0.30 ms; 611 / 615 / 582 tx/s). The data is
-mostly signatures, hashes and certificates, which snappy barely shrinks for the
-CPU it costs on every compaction.
+long run: random keys (txids, state, history) make every memtable flush overlap
+every table of the next level, so data is rewritten many times. Measured on the
+default network under blind-write (`scf bench --max`, 45–60 s rounds back to back):
+with blocks in the database, snappy and a 4 MiB memtable the native compaction
+thread was 45 % of the regulator peer's CPU and every node's CPU per transaction grew
+round after round (throughput 511 → 453 → 401 tx/s); without compression it stayed
+flat (505 / 550 / 497 tx/s), and with a 16 MiB memtable it was lower again (611 /
+615 / 582 tx/s) — but two 16 MiB memtables per database swung a node's RSS by up to
+±15 %. Block bytes now live in append-only files (`common.blockstore.files`), so the
+database holds only keys, indexes and state, and a 4 MiB memtable costs about what
+16 MiB did with the blocks inside (589 / 581 tx/s). The data is mostly signatures,
+hashes and certificates, which snappy barely shrinks for the CPU it costs on every
+compaction.
 
 `DB_OPTIONS` states the in-memory bounds explicitly: an 8 MiB block cache and a
-16 MiB memtable per database (LevelDB keeps at most two memtables, the active one
-and the one being flushed). Opening an existing database with these options is
+4 MiB memtable per database (LevelDB keeps at most two memtables, the active one
+and the one being flushed). What it cannot bound: LevelDB reads tables through
+`mmap`, so a compaction's input tables (up to ≈ 25 MB: four level-0 tables and the
+level-1 tables they overlap) are resident, file-backed, until it finishes. Opening an existing database with these options is
 compatible either way: tables written without a filter or with snappy are read as
 written, new tables get a filter and no compression.
 """
