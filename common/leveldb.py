@@ -28,9 +28,11 @@ compaction.
 4 MiB memtable per database (LevelDB keeps at most two memtables, the active one
 and the one being flushed). What it cannot bound: LevelDB reads tables through
 `mmap`, so a compaction's input tables (up to ≈ 25 MB: four level-0 tables and the
-level-1 tables they overlap) are resident, file-backed, until it finishes. Opening an existing database with these options is
-compatible either way: tables written without a filter or with snappy are read as
-written, new tables get a filter and no compression.
+level-1 tables they overlap) are resident, file-backed, until it finishes.
+
+Opening an existing database with these options is compatible either way: tables
+written without a filter or with snappy are read as written, new tables get a filter
+and no compression.
 """
 
 from __future__ import annotations
