@@ -43,7 +43,7 @@ from client.proposal import Proposal
 from client.transaction import Transaction
 from common.errors import ScfError
 from common.tls import ClientTls, PemSource, TlsMaterialError, channel_options, load_pem
-from common.txutil import parse_envelope_header, parse_proposal
+from common.txutil import parse_envelope_message_header, parse_proposal
 from protos.gateway import gateway_pb2, gateway_pb2_grpc
 from protos.peer import events_pb2_grpc
 
@@ -223,7 +223,7 @@ class Gateway:
         """A transaction from `Transaction.to_bytes()` and a signature of its digest."""
         prepared = gateway_pb2.PreparedTransaction.FromString(data)
         payload = bytes(prepared.envelope.payload)
-        header = parse_envelope_header(prepared.envelope.SerializeToString(deterministic=True))
+        header = parse_envelope_message_header(prepared.envelope)
         return Transaction.from_payload(
             self._connection,
             header.channel_header.channel_id,

@@ -57,6 +57,7 @@ from common.txutil.transaction import (
     assemble_transaction,
     create_transaction_payload,
     parse_envelope_header,
+    parse_envelope_message_header,
     parse_transaction,
     sign_envelope,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "create_transaction_payload",
     "endorsement_signed_bytes",
     "parse_envelope_header",
+    "parse_envelope_message_header",
     "parse_proposal",
     "parse_signed_proposal",
     "parse_transaction",

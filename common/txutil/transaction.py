@@ -151,7 +151,23 @@ def parse_envelope_header(envelope_bytes: bytes) -> EnvelopeHeader:
     Raises `EnvelopeError` with NIL_ENVELOPE / BAD_PAYLOAD / BAD_COMMON_HEADER /
     BAD_CHANNEL_HEADER as Fabric's `ValidateTransaction` would.
     """
-    envelope, payload, channel_header, signature_header = _envelope_parts(envelope_bytes)
+    return _envelope_header(*_envelope_parts(envelope_bytes))
+
+
+def parse_envelope_message_header(envelope: common_pb2.Envelope) -> EnvelopeHeader:
+    """`parse_envelope_header` of an Envelope already parsed (a gateway SubmitRequest
+    carries one): the same checks and errors, without serialising it again."""
+    if envelope.ByteSize() == 0:
+        raise EnvelopeError("empty envelope", validation_code=transaction_pb2.NIL_ENVELOPE)
+    return _envelope_header(envelope, *_header_parts(envelope))
+
+
+def _envelope_header(
+    envelope: common_pb2.Envelope,
+    payload: common_pb2.Payload,
+    channel_header: common_pb2.ChannelHeader,
+    signature_header: common_pb2.SignatureHeader,
+) -> EnvelopeHeader:
     return EnvelopeHeader(
         payload=payload,
         payload_bytes=envelope.payload,
@@ -186,14 +202,19 @@ def _envelope_parts(
     Bytes fields of parsed messages are already immutable `bytes`: the values
     handed out are the exact received bytes, never re-serialisations.
     """
-    V = transaction_pb2
     if not envelope_bytes:
-        raise EnvelopeError("empty envelope", validation_code=V.NIL_ENVELOPE)
-    try:
-        envelope = common_pb2.Envelope.FromString(envelope_bytes)
-        payload = common_pb2.Payload.FromString(envelope.payload)
-    except Exception as exc:
-        raise EnvelopeError(f"bad envelope payload: {exc}", validation_code=V.BAD_PAYLOAD) from None
+        raise EnvelopeError("empty envelope", validation_code=transaction_pb2.NIL_ENVELOPE)
+    envelope = _decode(
+        common_pb2.Envelope, envelope_bytes, "bad envelope payload", transaction_pb2.BAD_PAYLOAD
+    )
+    return (envelope, *_header_parts(envelope))
+
+
+def _header_parts(
+    envelope: common_pb2.Envelope,
+) -> tuple[common_pb2.Payload, common_pb2.ChannelHeader, common_pb2.SignatureHeader]:
+    V = transaction_pb2
+    payload = _decode(common_pb2.Payload, envelope.payload, "bad envelope payload", V.BAD_PAYLOAD)
     if not payload.HasField("header"):
         raise EnvelopeError("payload has no header", validation_code=V.BAD_COMMON_HEADER)
     header = payload.header
@@ -206,7 +227,7 @@ def _envelope_parts(
         "bad signature header",
         V.BAD_COMMON_HEADER,
     )
-    return envelope, payload, channel_header, signature_header
+    return payload, channel_header, signature_header
 
 
 def parse_transaction(envelope_bytes: bytes) -> ParsedTransaction:

@@ -357,7 +357,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             )
         envelope = request.prepared_transaction
         try:
-            header = txutil.parse_envelope_header(envelope.SerializeToString())
+            header = txutil.parse_envelope_message_header(envelope)
         except txutil.EnvelopeError as exc:
             raise GatewayError(
                 grpc.StatusCode.INVALID_ARGUMENT, f"failed to unpack transaction: {exc}"

@@ -183,3 +183,37 @@ def test_parsed_values_are_the_exact_received_bytes(envelope: common_pb2.Envelop
     assert header_view.signature_header_bytes == tx.signature_header_bytes
     assert header_view.channel_header.tx_id == tx.tx_id
     assert header_view.signature_header.creator == tx.creator
+
+
+HEADER_CASES: list[tuple[str, Mutation, int]] = [
+    (name, mutate, code)
+    for name, mutate, code in CASES
+    if name in {"no header", "bad channel header", "bad signature header"}
+]
+
+
+@pytest.mark.parametrize(("name", "mutate", "code"), HEADER_CASES, ids=[c[0] for c in HEADER_CASES])
+def test_the_message_form_of_the_header_parser_refuses_alike(
+    envelope: common_pb2.Envelope, name: str, mutate: Mutation, code: int
+) -> None:
+    payload = common_pb2.Payload.FromString(envelope.payload)
+    mutate(payload)
+    broken = common_pb2.Envelope(payload=payload.SerializeToString(), signature=b"sig")
+    with pytest.raises(txutil.EnvelopeError) as from_bytes:
+        txutil.parse_envelope_header(broken.SerializeToString())
+    with pytest.raises(txutil.EnvelopeError) as from_message:
+        txutil.parse_envelope_message_header(broken)
+    assert from_message.value.validation_code == from_bytes.value.validation_code == code
+    assert str(from_message.value) == str(from_bytes.value)
+
+
+def test_the_message_form_of_the_header_parser_reads_alike(envelope: common_pb2.Envelope) -> None:
+    assert txutil.parse_envelope_message_header(envelope) == txutil.parse_envelope_header(
+        envelope.SerializeToString()
+    )
+    with pytest.raises(txutil.EnvelopeError) as from_bytes:
+        txutil.parse_envelope_header(b"")
+    with pytest.raises(txutil.EnvelopeError) as from_message:
+        txutil.parse_envelope_message_header(common_pb2.Envelope())
+    assert from_message.value.validation_code == from_bytes.value.validation_code == V.NIL_ENVELOPE
+    assert str(from_message.value) == str(from_bytes.value)
