@@ -14,9 +14,11 @@ error (`LedgerError` code `LEDGER_UNAVAILABLE`, `LEDGER_CORRUPT` or
 * each block's commit hash record equals the writer's;
 * the state equals a replay of those blocks into a fresh in-memory ledger.
 
-A file that vanishes while the copy is made (a compaction deleted it) is left out of
-the copy, as `rsync` does, and the copy is judged like any other; those files are
-counted.
+A copy that fails while being made (a file vanished under a compaction) is retried;
+those attempts are counted, not judged. (Such a copy cannot be judged: LevelDB
+replays whatever log files it finds, so a copy that lost a log the writer deleted
+after flushing it opens without that log's writes — a gap no store could notice
+without reading everything.)
 """
 
 from __future__ import annotations
@@ -66,18 +68,18 @@ _WRITER = textwrap.dedent(
 )
 
 
-def _copy(src: Path, dst: Path) -> int:
-    """Copy `src` file by file into `dst`; return how many files vanished meanwhile."""
-    vanished = 0
-    for folder, _dirs, files in os.walk(src):
-        target = dst / Path(folder).relative_to(src)
-        target.mkdir(parents=True, exist_ok=True)
-        for name in files:
-            try:
-                shutil.copy2(Path(folder) / name, target / name)
-            except FileNotFoundError:
-                vanished += 1
-    return vanished
+MAX_RACED = 500
+"""Copy attempts that may race a compaction before the test gives up (a few dozen
+are usual)."""
+
+
+def _copy(src: Path, dst: Path) -> bool:
+    try:
+        shutil.copytree(src, dst)
+        return True
+    except (shutil.Error, FileNotFoundError):
+        shutil.rmtree(dst, ignore_errors=True)
+        return False
 
 
 def _check_copy(copy_root: Path, original_root: Path) -> str:
@@ -136,7 +138,7 @@ def test_a_folder_copied_mid_write_opens_correct_or_is_refused(tmp_path: Path) -
     )
     rng = random.Random(9)
     copies: list[Path] = []
-    vanished = 0
+    raced = 0
     try:
         assert proc.stdout is not None
         for _ in range(20):  # some blocks first
@@ -144,8 +146,11 @@ def test_a_folder_copied_mid_write_opens_correct_or_is_refused(tmp_path: Path) -
         while len(copies) < COPIES:
             time.sleep(rng.uniform(0.0, 0.15))
             target = tmp_path / f"copy{len(copies)}"
-            vanished += _copy(live, target)
-            copies.append(target)
+            if _copy(live, target):
+                copies.append(target)
+            else:
+                raced += 1
+                assert raced < MAX_RACED, f"{raced} copies raced a compaction, {len(copies)} made"
             assert proc.poll() is None, "the writer died"
     finally:
         os.kill(proc.pid, signal.SIGKILL)
@@ -153,7 +158,7 @@ def test_a_folder_copied_mid_write_opens_correct_or_is_refused(tmp_path: Path) -
         if proc.stdout is not None:
             proc.stdout.close()
     outcomes = [_check_copy(c, live) for c in copies]
-    print(f"copies: {outcomes}; {vanished} files vanished under a compaction while copied")
+    print(f"copies: {outcomes}; {raced} copy attempts raced a compaction")
     assert any(o.startswith("opened") for o in outcomes)
 
 
