@@ -22,7 +22,9 @@ the committed end means the files and the index disagree (a torn copy, a lost fi
 `BlockFilesError` with code `BLOCK_STORE_CORRUPT`, never a silent repair.
 
 Reads (`read`) are `pread`s of committed ranges, safe from any thread while the
-single writer appends.
+single writer appends. They hold a lock with `close`, so a read racing the store's
+closing fails (`BLOCK_STORE_CLOSED`) instead of reading a descriptor number the
+process has since reused for another file.
 """
 
 from __future__ import annotations
@@ -104,9 +106,11 @@ class BlockFiles:
         self._end = committed
         self._readers: dict[int, int] = {}
         self._readers_lock = threading.Lock()
+        self._closed = False
         directory.mkdir(parents=True, exist_ok=True)
         self._discard_uncommitted(committed)
         self._writer = os.open(directory / _name(committed.file), os.O_WRONLY | os.O_CREAT, 0o644)
+        self._writer_file = committed.file
         _sync_directory(directory)
 
     def _discard_uncommitted(self, committed: FileEnd) -> None:
@@ -127,36 +131,43 @@ class BlockFiles:
                 handle.truncate(committed.offset)
                 os.fsync(handle.fileno())
 
-    def end(self) -> FileEnd:
-        return self._end
-
     def write(self, data: bytes) -> tuple[FilePosition, FileEnd]:
         """Append `data` durably past the committed end; see the module's protocol."""
         end = self._end
         if end.offset > 0 and end.offset + _LENGTH.size + len(data) > self._max_file_size:
             end = FileEnd(end.file + 1, 0)
-            os.close(self._writer)
-            self._writer = os.open(
-                self._directory / _name(end.file), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644
-            )
-            _sync_directory(self._directory)
+        writer = self._writer_for(end.file)
         record = _LENGTH.pack(len(data)) + data
-        written = os.pwrite(self._writer, record, end.offset)
+        written = os.pwrite(writer, record, end.offset)
         if written != len(record):
             raise BlockFilesError(
                 f"short write to {_name(end.file)}: {written} of {len(record)} bytes",
                 code="BLOCK_STORE_UNAVAILABLE",
             )
-        os.fdatasync(self._writer)
+        os.fdatasync(writer)
         position = FilePosition(end.file, end.offset + _LENGTH.size, len(data))
         return position, FileEnd(end.file, end.offset + len(record))
+
+    def _writer_for(self, file: int) -> int:
+        """The descriptor to write `file` with. A write whose index batch then failed
+        may have moved to the next file while the committed end stayed behind, so the
+        file is chosen by the end, never assumed; a file past the committed one holds
+        nothing committed and starts empty."""
+        if file != self._writer_file:
+            os.close(self._writer)
+            flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if file > self._end.file else 0)
+            self._writer = os.open(self._directory / _name(file), flags, 0o644)
+            self._writer_file = file
+            _sync_directory(self._directory)
+        return self._writer
 
     def advance(self, end: FileEnd) -> None:
         """The index now names `end` as committed."""
         self._end = end
 
     def read(self, position: FilePosition) -> bytes:
-        data = os.pread(self._reader(position.file), position.length, position.offset)
+        with self._readers_lock:
+            data = os.pread(self._reader_locked(position.file), position.length, position.offset)
         if len(data) != position.length:
             raise BlockFilesError(
                 f"{_name(position.file)} ends before the block at offset {position.offset}",
@@ -164,22 +175,26 @@ class BlockFiles:
             )
         return data
 
-    def _reader(self, file: int) -> int:
-        with self._readers_lock:
-            descriptor = self._readers.get(file)
-            if descriptor is None:
-                try:
-                    descriptor = os.open(self._directory / _name(file), os.O_RDONLY)
-                except FileNotFoundError:
-                    raise BlockFilesError(
-                        f"block file {_name(file)} is missing", code="BLOCK_STORE_CORRUPT"
-                    ) from None
-                self._readers[file] = descriptor
-            return descriptor
+    def _reader_locked(self, file: int) -> int:
+        if self._closed:
+            raise BlockFilesError("the block files are closed", code="BLOCK_STORE_CLOSED")
+        descriptor = self._readers.get(file)
+        if descriptor is None:
+            try:
+                descriptor = os.open(self._directory / _name(file), os.O_RDONLY)
+            except FileNotFoundError:
+                raise BlockFilesError(
+                    f"block file {_name(file)} is missing", code="BLOCK_STORE_CORRUPT"
+                ) from None
+            self._readers[file] = descriptor
+        return descriptor
 
     def close(self) -> None:
-        os.close(self._writer)
         with self._readers_lock:
+            if self._closed:
+                return
+            self._closed = True
+            os.close(self._writer)
             for descriptor in self._readers.values():
                 os.close(descriptor)
             self._readers.clear()

@@ -54,6 +54,25 @@ def test_a_full_file_rolls_over_to_the_next(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == [f"blockfile_00000{n}" for n in range(5)]
 
 
+def test_a_write_never_committed_across_a_rollover_does_not_misplace_the_next(
+    tmp_path: Path,
+) -> None:
+    files = BlockFiles(tmp_path, START, max_file_size=64)
+    _, committed = files.write(b"a" * 30)
+    files.advance(committed)
+    files.write(b"b" * 40)  # rolls into file 1; its index batch "failed": no advance
+    position, end = files.write(b"c" * 10)  # fits in file 0 after the committed end
+    files.advance(end)
+    assert position == FilePosition(0, committed.offset + 4, 10)
+    assert files.read(position) == b"c" * 10
+    later, end = files.write(b"d" * 40)  # rolls over again: file 1 starts empty
+    files.advance(end)
+    assert later == FilePosition(1, 4, 40)
+    assert files.read(later) == b"d" * 40
+    files.close()
+    assert (tmp_path / "blockfile_000001").stat().st_size == 44
+
+
 def test_an_uncommitted_tail_and_later_files_are_discarded_on_open(tmp_path: Path) -> None:
     files = BlockFiles(tmp_path, START, max_file_size=64)
     _, committed = files.write(b"x" * 30)
@@ -87,6 +106,18 @@ def test_a_missing_file_is_refused_on_read(tmp_path: Path) -> None:
         files.read(FilePosition(7, 4, 1))
     assert refused.value.code == "BLOCK_STORE_CORRUPT"
     files.close()
+
+
+def test_a_read_after_close_is_refused_and_close_is_idempotent(tmp_path: Path) -> None:
+    files = BlockFiles(tmp_path, START)
+    position, end = files.write(b"abc")
+    files.advance(end)
+    assert files.read(position) == b"abc"
+    files.close()
+    files.close()
+    with pytest.raises(BlockFilesError) as refused:
+        files.read(position)
+    assert refused.value.code == "BLOCK_STORE_CLOSED"
 
 
 def test_the_store_keeps_block_bytes_in_files_not_in_leveldb(tmp_path: Path) -> None:
