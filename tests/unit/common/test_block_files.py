@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from common import block as blk
 from common.blockstore import BLOCK_FILES_DIR, LevelBlockStore
 from common.blockstore.files import START, BlockFiles, BlockFilesError, FileEnd, FilePosition
 from common.crashpoints import CRASH_ENV
-from tests.unit.common.test_blockstore import _next_block
+from tests.unit.common.test_blockstore import _WRITER, _next_block
 
 
 def test_written_bytes_read_back_at_their_position(tmp_path: Path) -> None:
@@ -131,27 +130,13 @@ def test_the_store_keeps_block_bytes_in_files_not_in_leveldb(tmp_path: Path) -> 
     assert data[4:] == block.SerializeToString(deterministic=True)
 
 
-_CRASHING_WRITER = textwrap.dedent(
-    """
-    import sys
-    from common.blockstore import LevelBlockStore
-    from tests.unit.common.test_blockstore import _next_block
-    store = LevelBlockStore.open(sys.argv[1])
-    while True:
-        block = _next_block(store, [f"tx{store.height()}-{i}" for i in range(20)])
-        store.append(block)
-        print(block.header.number, flush=True)
-    """
-)
-
-
 def test_sigkill_between_file_write_and_index_loses_only_the_unacknowledged_block(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "blocks"
     repo = Path(__file__).resolve().parents[3]
     done = subprocess.run(
-        [sys.executable, "-c", _CRASHING_WRITER, str(path)],
+        [sys.executable, "-c", _WRITER, str(path)],
         capture_output=True,
         cwd=repo,
         env={**os.environ, "PYTHONPATH": str(repo), CRASH_ENV: "blockstore.after_file_write:6"},
