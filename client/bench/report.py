@@ -123,12 +123,12 @@ def _spread(values: Sequence[int], points: int) -> tuple[float, ...]:
     return tuple(values[round(i * step)] / 2**20 for i in range(points))
 
 
-def _spread_pct(values: Sequence[int]) -> tuple[float, float]:
-    """How far the lowest and the highest of `values` are from their mean, in %."""
-    mean = sum(values) / len(values) if values else 0
-    if not mean:
-        return 0.0, 0.0
-    return 100 * (min(values) / mean - 1), 100 * (max(values) / mean - 1)
+def _memory(values: Sequence[int]) -> tuple[float, float, float, tuple[float, float]]:
+    """Of byte samples in time order: first, last and peak in MB, and how far the
+    lowest and the highest are from their mean, in %."""
+    mean = sum(values) / len(values)
+    spread = (100 * (min(values) / mean - 1), 100 * (max(values) / mean - 1)) if mean else (0, 0)
+    return values[0] / 2**20, values[-1] / 2**20, max(values) / 2**20, spread
 
 
 def _nearest(ticks: Sequence[ProcTick], t: float) -> ProcTick:
@@ -171,22 +171,25 @@ def node_figures(
         listed_rate += rate
         window = [tick.procs[name] for tick in seen if first.t <= tick.t <= last.t]
         rss = [sample.rss_bytes for sample in window]
-        anon = [sample.rss_anon_bytes for sample in window]
+        rss_start, rss_end, rss_peak, rss_spread = _memory(rss)
+        anon_start, anon_end, anon_peak, anon_spread = _memory(
+            [sample.rss_anon_bytes for sample in window]
+        )
         figures.append(
             NodeFigures(
                 name=name,
                 role=roles.get(name, "?"),
                 cpu_percent=100 * rate,
                 cpu_ms_per_tx=1000 * rate * (w1 - w0) / successes if successes else None,
-                rss_start_mb=first.procs[name].rss_bytes / 2**20,
-                rss_end_mb=last.procs[name].rss_bytes / 2**20,
-                rss_peak_mb=max(rss) / 2**20,
+                rss_start_mb=rss_start,
+                rss_end_mb=rss_end,
+                rss_peak_mb=rss_peak,
                 rss_series_mb=_spread(rss, RSS_POINTS),
-                rss_spread_pct=_spread_pct(rss),
-                rss_anon_start_mb=first.procs[name].rss_anon_bytes / 2**20,
-                rss_anon_end_mb=last.procs[name].rss_anon_bytes / 2**20,
-                rss_anon_peak_mb=max(anon) / 2**20,
-                rss_anon_spread_pct=_spread_pct(anon),
+                rss_spread_pct=rss_spread,
+                rss_anon_start_mb=anon_start,
+                rss_anon_end_mb=anon_end,
+                rss_anon_peak_mb=anon_peak,
+                rss_anon_spread_pct=anon_spread,
             )
         )
     loads = [tick.loadavg_1m for tick in inside if tick.loadavg_1m is not None]

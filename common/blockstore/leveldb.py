@@ -72,17 +72,23 @@ class LevelBlockStore:
                 code="BLOCK_STORE_CORRUPT",
             )
         self._files = BlockFiles(files_dir, FileEnd.decode(raw_end) if raw_end else START)
-        self._last_hash: bytes | None = None
-        if self._height > 0:
-            last = self.block(self._height - 1)
-            if last is None:
-                self._files.close()
-                raise BlockStoreError(
-                    f"block store is corrupt: height {self._height} but block "
-                    f"{self._height - 1} is missing",
-                    code="BLOCK_STORE_CORRUPT",
-                )
-            self._last_hash = header_hash(last.header)
+        try:
+            self._last_hash = self._read_last_hash()
+        except BaseException:
+            self._files.close()
+            raise
+
+    def _read_last_hash(self) -> bytes | None:
+        if self._height == 0:
+            return None
+        last = self.block(self._height - 1)
+        if last is None:
+            raise BlockStoreError(
+                f"block store is corrupt: height {self._height} but block "
+                f"{self._height - 1} is missing",
+                code="BLOCK_STORE_CORRUPT",
+            )
+        return header_hash(last.header)
 
     @classmethod
     def open(cls, path: str) -> LevelBlockStore:
