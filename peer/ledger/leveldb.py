@@ -146,12 +146,12 @@ class LevelLedger:
         except BlockStoreError as exc:
             raise LedgerError(str(exc), code="LEDGER_CORRUPT") from None
         try:
-            self._load_savepoint(db)
+            self._load_savepoint()
         except BaseException:
             self._blocks.close_files()
             raise
 
-    def _load_savepoint(self, db: Any) -> None:
+    def _load_savepoint(self) -> None:
         self._savepoint = self._reader.savepoint()
         height = self._savepoint.block_num + 1 if self._savepoint is not None else 0
         stored = self._blocks.height()
@@ -168,7 +168,7 @@ class LevelLedger:
             )
         self._last_hash = NO_COMMIT_HASH
         if height > 0:
-            last = db.get(codec.commit_hash_key(height - 1))
+            last = self._db.get(codec.commit_hash_key(height - 1))
             if last is None:
                 raise LedgerError(
                     f"commit hash of block {height - 1} is missing", code="LEDGER_CORRUPT"
