@@ -9,9 +9,12 @@ NODE_STAMP := tests/node/node_modules/.installed
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# plyvel comes first, built against a LevelDB that reads tables without mmap (see the
+# script), so that pip finds it installed and does not fetch the PyPI wheel.
+$(STAMP): pyproject.toml tools/build-plyvel.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	bash tools/build-plyvel.sh $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
@@ -49,4 +52,4 @@ soak: $(STAMP) $(NODE_STAMP)
 	SCF_FAULT_PROFILE=long $(BIN)/python -m pytest -q -p no:cacheprovider tests/faults
 
 clean:
-	rm -rf $(VENV) tests/node/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build/plyvel tests/node/node_modules .pytest_cache .mypy_cache .ruff_cache

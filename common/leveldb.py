@@ -1,12 +1,20 @@
 """How every LevelDB (plyvel) database of a node is opened: `open_db`, `DB_OPTIONS`.
 
-LevelDB reads table files through `mmap`, and each page a read touches stays in the
-process's RSS (file-backed) while the table is open (up to `max_open_files`). Without
-a filter, a lookup of an absent key — the block store's per-txid "already indexed?"
-check, MVCC reads of new keys — reads an index and a data block of every table whose
-key range covers it, so over a run the resident part of the tables grows with the
-database (≈ 8 MB per 100k transactions on an orderer). A bloom filter (10 bits per
-key, ~1 % false positives) answers nearly all of those from the filter block, so
+`make setup` builds plyvel against a LevelDB whose mmap limit is 0
+(`tools/build-plyvel.sh`), so table files are read with `pread` through the kernel's
+page cache, which is not the process's RSS. The PyPI wheel's LevelDB maps up to 1000
+table files instead, and each page a read or a compaction touches stays in the
+process's RSS (file-backed) while the table is open: +20–25 MB during compactions,
+and the whole database under random reads (`tests/unit/common/test_leveldb_no_mmap.py`
+fails on it). Reads cost a copy into the block cache instead: ≈ 1 µs more per random
+`get` of a present key (≈ 350k/s instead of ≈ 520k/s on a 230 MB database), and
+writes are as fast.
+
+Without a filter, a lookup of an absent key — the block store's per-txid "already
+indexed?" check, MVCC reads of new keys — reads an index and a data block of every
+table whose key range covers it (with mmap, the resident part of the tables grew with
+the database: ≈ 8 MB per 100k transactions on an orderer). A bloom filter (10 bits
+per key, ~1 % false positives) answers nearly all of those from the filter block, so
 only present keys are read.
 
 Compaction, not the writes themselves, is what a node's database costs over a
@@ -26,13 +34,15 @@ compaction.
 
 `DB_OPTIONS` states the in-memory bounds explicitly: an 8 MiB block cache and a
 4 MiB memtable per database (LevelDB keeps at most two memtables, the active one
-and the one being flushed). What it cannot bound: LevelDB reads tables through
-`mmap`, so a compaction's input tables (up to ≈ 25 MB: four level-0 tables and the
-level-1 tables they overlap) are resident, file-backed, until it finishes.
+and the one being flushed). With tables read by `pread`, a compaction's input
+tables (up to ≈ 25 MB: four level-0 tables and the level-1 tables they overlap) pass
+through the page cache instead of staying resident until it finishes; the block
+cache, which LevelDB left empty for mapped tables, now fills to its 8 MiB, and the
+index and filter blocks of open tables are heap memory instead of mapped pages.
 
 Opening an existing database with these options is compatible either way: tables
-written without a filter or with snappy are read as written, new tables get a filter
-and no compression.
+written without a filter or with snappy (the build keeps snappy for them) are read as
+written, new tables get a filter and no compression.
 """
 
 from __future__ import annotations

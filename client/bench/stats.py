@@ -85,7 +85,8 @@ def match_latencies(
 class ProcSample:
     """CPU time (user+system, seconds) and resident set (bytes) of a process, and the
     anonymous part of that set (heap, stacks; the rest is file-backed: mapped
-    libraries and LevelDB's mmapped table files)."""
+    libraries, and LevelDB's table files where plyvel is the PyPI wheel, which maps
+    them)."""
 
     cpu_s: float
     rss_bytes: int
