@@ -206,7 +206,7 @@ class PeerNode:
             ledger.close()
             raise
         self._channels[channel_id] = channel
-        self._endorser_channels[channel_id] = ChannelSupport(bundle, ledger)
+        self._endorser_channels[channel_id] = ChannelSupport(bundle, ledger, notifier)
         self._deliver_channels[channel_id] = DeliverChannel(bundle, ledger, notifier)
         self.metrics.ledger_height.labels(channel_id).set(ledger.height())
         log.info("channel %s joined at height %d", channel_id, ledger.height())

@@ -29,7 +29,6 @@ byte-identical payloads; only the endorsement differs.
 from __future__ import annotations
 
 import logging
-import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -87,12 +86,20 @@ class EndorserLedger(Protocol):
     def height(self) -> int: ...
 
 
+class HeightWatch(Protocol):
+    """Wakes waiters as the channel's ledger grows (`peer.deliver.BlockNotifier`)."""
+
+    def wait_for_height(self, height: int, timeout: float) -> bool: ...
+
+
 @dataclass(frozen=True)
 class ChannelSupport:
-    """One joined channel as the endorser sees it: its config bundle and its ledger."""
+    """One joined channel as the endorser sees it: its config bundle, its ledger and
+    what tells of the ledger's growth."""
 
     bundle: ChannelBundle
     ledger: EndorserLedger
+    heights: HeightWatch
 
 
 class EndorseRefusal(ScfError):
@@ -199,7 +206,9 @@ class Endorser:
                 "DUPLICATE_TXID",
                 f"transaction {proposal.tx_id} is already in the ledger",
             )
-        _await_height(channel.ledger, min_height)
+        if channel.ledger.height() < min_height:
+            # Bounded: past it, endorse on the state we have (`process_proposal`).
+            channel.heights.wait_for_height(min_height, MIN_HEIGHT_WAIT_S)
         context = TxContext(
             tx_id=TxId(proposal.tx_id),
             timestamp=Timestamp(*proposal.timestamp),
@@ -268,13 +277,6 @@ def _verify_creator(bundle: ChannelBundle, proposal: txutil.ParsedProposal) -> I
             f"tx_id {proposal.tx_id!r} is not hex(SHA-256(nonce ‖ creator)) = {expected}",
         )
     return identity
-
-
-def _await_height(ledger: EndorserLedger, height: int) -> None:
-    """Wait (bounded) until `ledger` holds `height` blocks; then go on regardless."""
-    deadline = time.monotonic() + MIN_HEIGHT_WAIT_S
-    while ledger.height() < height and time.monotonic() < deadline:
-        time.sleep(0.005)
 
 
 def _check_acl(

@@ -26,6 +26,7 @@ from common.config.genesis import genesis_block
 from common.msp import SigningIdentity
 from peer.chaincodes import builtin_registry
 from peer.committer import Committer
+from peer.deliver import BlockNotifier
 from peer.endorser.endorser import ChannelSupport, Endorser
 from peer.ledger import LevelLedger, open_channel_ledger
 from peer.regulator.detectors import DetectorConfig
@@ -105,7 +106,7 @@ class Net:
         self.endorser = Endorser(
             orgs["core"].member("peer0", "peer"),
             builtin_registry(),
-            {CHANNEL: ChannelSupport(self.bundle, self.ledger)},
+            {CHANNEL: ChannelSupport(self.bundle, self.ledger, BlockNotifier(self.ledger))},
         )
         self._requests = itertools.count(1)
         self.committer.commit_block(genesis_block(proto))

@@ -4,6 +4,7 @@ deterministically; every bad request is refused with a status and a named code."
 from __future__ import annotations
 
 import json
+import threading
 from concurrent import futures
 
 import grpc
@@ -12,13 +13,17 @@ import pytest
 from chaincode.stub import Timestamp
 from common import crypto, txutil
 from common.policies import SignedData, evaluate
-from peer.endorser.endorser import Endorser, EndorserServicer
+from peer.chaincodes import builtin_registry
+from peer.deliver import BlockNotifier
+from peer.endorser import endorser as endorser_module
+from peer.endorser.endorser import ChannelSupport, Endorser, EndorserServicer
 from peer.ledger import MemoryLedger, Namespace, TxId, TxWrites, Write
 from protos.common import common_pb2
 from protos.peer import chaincode_event_pb2, peer_pb2_grpc, proposal_pb2, proposal_response_pb2
 from tests.support.consortium import make_org
 from tests.unit.peer.endorser.world import (
     BENCH,
+    CHANNEL,
     TIMESTAMP,
     World,
     make_world,
@@ -257,3 +262,46 @@ def test_min_height_hint_travels_as_call_metadata(world: World, ledger: MemoryLe
     finally:
         server.stop(grace=None).wait()
     assert seen == [7, 0]
+
+
+class _RecordingWatch(BlockNotifier):
+    """A `BlockNotifier` that tells the test when somebody waits on it."""
+
+    def __init__(self, ledger: MemoryLedger) -> None:
+        super().__init__(ledger)
+        self.waiting = threading.Event()
+
+    def wait_for_height(self, height: int, timeout: float) -> bool:
+        self.waiting.set()
+        return super().wait_for_height(height, timeout)
+
+
+def test_a_proposal_with_a_min_height_waits_for_that_block(
+    world: World, ledger: MemoryLedger
+) -> None:
+    watch = _RecordingWatch(ledger)
+    endorser = Endorser(
+        world.core_peer, builtin_registry(), {CHANNEL: ChannelSupport(world.bundle, ledger, watch)}
+    )
+    signed, _ = propose(world.alice, "ReadModifyWrite", {"key": "k", "value": "v2"})
+    with futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(endorser.process_proposal, signed, ledger.height() + 1)
+        assert watch.waiting.wait(5)
+        update = (Write(Namespace(BENCH), "k", b"v1"),)
+        seeded = order(world, 1, world.genesis(), [b"seed"])  # the fixture's block 1
+        block = order(world, 2, seeded, [b"update"])
+        ledger.commit(block, [0], [TxWrites(0, TxId("update"), Timestamp(2, 0), update)])
+        watch.wake_all()
+        response = pending.result(timeout=5)
+    assert _status(response) == (200, "")
+    assert json.loads(response.response.payload)["previous"] == "v1"  # the new block's state
+
+
+def test_the_min_height_wait_is_bounded(
+    world: World, ledger: MemoryLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(endorser_module, "MIN_HEIGHT_WAIT_S", 0.05)
+    signed, _ = propose(world.alice, "ReadModifyWrite", {"key": "k", "value": "v2"})
+    response = world.endorser(world.core_peer, ledger).process_proposal(signed, 1_000)
+    assert _status(response) == (200, "")
+    assert json.loads(response.response.payload)["previous"] == "v0"  # the state it has

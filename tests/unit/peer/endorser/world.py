@@ -15,6 +15,7 @@ from common.config.bundle import ChannelBundle
 from common.config.channel import ChannelConfig
 from common.msp import SigningIdentity
 from peer.chaincodes import builtin_registry
+from peer.deliver import BlockNotifier
 from peer.endorser.endorser import ChannelSupport, Endorser, EndorserLedger
 from protos.common import common_pb2
 from protos.peer import proposal_pb2, proposal_response_pb2
@@ -42,7 +43,11 @@ class World:
     bundle: ChannelBundle
 
     def endorser(self, peer: SigningIdentity, ledger: EndorserLedger) -> Endorser:
-        return Endorser(peer, builtin_registry(), {CHANNEL: ChannelSupport(self.bundle, ledger)})
+        return Endorser(
+            peer,
+            builtin_registry(),
+            {CHANNEL: ChannelSupport(self.bundle, ledger, BlockNotifier(ledger))},
+        )
 
     def genesis(self) -> common_pb2.Block:
         from common.config.genesis import genesis_block
