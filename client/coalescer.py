@@ -1,11 +1,14 @@
-"""`Coalescer`: concurrent calls of one kind carried by few batch calls, no timer.
+"""`Coalescer`: concurrent calls of one kind carried by few batch calls, no thread.
 
 Contract (per connection and kind, e.g. Endorse):
 
-* At most `max_outstanding` batch calls are in flight. A call that finds room goes out
-  at once as a batch of one (no added latency at low load); otherwise it queues, and
-  when a batch call completes, everything queued (up to `max_batch` items) goes out as
-  the next batch. Load alone decides the batch size.
+* At most `max_outstanding` batch calls are in flight. A batch goes out when a slot is
+  free and its oldest item has waited `linger_s` (or `max_batch` items are queued);
+  everything queued then (up to `max_batch` items) goes in it. With `linger_s` = 0 a
+  call that finds room goes out at once as a batch of one (no added latency) and load
+  alone decides the batch size; a linger trades that much latency for fewer, larger
+  batches at moderate load, where every batch's fixed cost would otherwise be paid
+  by one or two items.
 * Each item's outcome is its response or a `CallFailure` meaning exactly what the single
   call's gRPC error would have meant; a batch call that fails as a whole (unreachable
   peer, deadline) fails each of its items the same way.
@@ -18,8 +21,10 @@ Contract (per connection and kind, e.g. Endorse):
 
 Batch calls are `stub.Method.future(...)`; their completion callbacks (run by gRPC's
 channel thread, or by the caller when the call failed at once) hand out the outcomes
-and send the next batch, so there is no thread of our own. The lock is never held
-while gRPC is called, as a callback may run on the calling thread.
+and send the next batch; a batch whose linger ends while a slot is free is sent by
+the caller of its oldest item, waking for it. So there is no thread of our own.
+The lock is never held while gRPC is called, as a callback may run on the calling
+thread.
 """
 
 from __future__ import annotations
@@ -48,11 +53,13 @@ SplitReply = Callable[[Any], Sequence[Resp | CallFailure]]
 
 
 class _Item(Generic[Req, Resp]):
-    __slots__ = ("deadline", "done", "outcome", "request")
+    __slots__ = ("deadline", "done", "due", "outcome", "request")
 
-    def __init__(self, request: Req, deadline: float | None) -> None:
+    def __init__(self, request: Req, deadline: float | None, due: float) -> None:
         self.request = request
         self.deadline = deadline
+        self.due = due
+        """When its linger ends: from then on it goes in the next batch with a slot."""
         self.done = threading.Event()
         self.outcome: Resp | CallFailure | None = None
 
@@ -72,15 +79,19 @@ class Coalescer(Generic[Req, Resp]):
         unsupported: threading.Event,
         max_outstanding: int = 2,
         max_batch: int = 256,
+        linger_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_outstanding < 1 or max_batch < 1:
             raise ValueError("max_outstanding and max_batch must be >= 1")
+        if linger_s < 0:
+            raise ValueError("linger_s must be >= 0")
         self._start = start
         self._split = split
         self._unsupported = unsupported
         self._max_outstanding = max_outstanding
         self._max_batch = max_batch
+        self._linger_s = linger_s
         self._clock = clock
         self._lock = threading.Lock()
         self._queue: deque[_Item[Req, Resp]] = deque()
@@ -94,9 +105,9 @@ class Coalescer(Generic[Req, Resp]):
         has no batch service or the coalescer is closed (make the unary call)."""
         if self._unsupported.is_set():
             return None
-        item: _Item[Req, Resp] = _Item(
-            request, None if timeout is None else self._clock() + timeout
-        )
+        now = self._clock()
+        deadline = None if timeout is None else now + timeout
+        item: _Item[Req, Resp] = _Item(request, deadline, now + self._linger_s)
         with self._lock:
             if self._closed:
                 return None
@@ -104,11 +115,20 @@ class Coalescer(Generic[Req, Resp]):
             batch = self._take_locked()
         if batch:
             self._dispatch(batch)
-        item.done.wait()
+        wait: float | None = self._linger_s or None
+        while not item.done.wait(wait):
+            # The item's linger ended (by `clock`) with the item still queued: a batch
+            # due while a slot is free goes out only if a caller sends it.
+            with self._lock:
+                batch = self._take_locked()
+            if batch:
+                self._dispatch(batch)
+            remaining = item.due - self._clock()
+            wait = remaining if remaining > 0 else None
         return item.outcome
 
     def queued(self) -> int:
-        """Calls waiting for a free slot."""
+        """Calls waiting for their linger or a free slot."""
         with self._lock:
             return len(self._queue)
 
@@ -125,7 +145,7 @@ class Coalescer(Generic[Req, Resp]):
     # ------------------------------------------------------------------ internals
 
     def _take_locked(self) -> list[_Item[Req, Resp]]:
-        """The next batch if a slot is free (taking the slot), else []."""
+        """The next batch if one is due and a slot is free (taking the slot), else []."""
         if self._unsupported.is_set():
             released = list(self._queue)
             self._queue.clear()
@@ -133,6 +153,8 @@ class Coalescer(Generic[Req, Resp]):
                 item.finish(None)
             return []
         if not self._queue or self._outstanding >= self._max_outstanding:
+            return []
+        if len(self._queue) < self._max_batch and self._queue[0].due > self._clock():
             return []
         count = min(len(self._queue), self._max_batch)
         batch = [self._queue.popleft() for _ in range(count)]

@@ -13,8 +13,6 @@ import pytest
 
 from client import Batching, EndorseError, GatewayError, SubmitError
 from client.batching import BatchSession
-from client.coalescer import Coalescer
-from client.errors import CallFailure
 from tests.unit.client.batch_fakes import BatchNetwork
 from tests.unit.sdk.fakes import gateway_error
 
@@ -42,7 +40,8 @@ def test_batching_is_off_by_default(net: BatchNetwork) -> None:
 
 def test_concurrent_calls_share_batch_calls(net: BatchNetwork) -> None:
     gate = net.batch_service.gate = threading.Event()
-    with net.gateway() as gw, ThreadPoolExecutor(20) as pool:
+    no_linger = Batching(endorse_linger_s=0, submit_linger_s=0)
+    with net.gateway(batching=no_linger) as gw, ThreadPoolExecutor(20) as pool:
         contract = gw.network("trade").contract("receivable")
         proposals = [contract.new_proposal("Issue", str(i)) for i in range(20)]
         endorsing = [pool.submit(p.endorse) for p in proposals]
@@ -116,7 +115,8 @@ def test_a_failed_endorsement_raises_what_the_unary_call_raises(net: BatchNetwor
 def test_a_failed_item_does_not_fail_its_neighbours(net: BatchNetwork) -> None:
     net.script.errors["Transfer"] = gateway_error(grpc.StatusCode.ABORTED, "E_CODE: refused")
     gate = net.batch_service.gate = threading.Event()
-    with net.gateway() as gw, ThreadPoolExecutor(6) as pool:
+    no_linger = Batching(endorse_linger_s=0, submit_linger_s=0)
+    with net.gateway(batching=no_linger) as gw, ThreadPoolExecutor(6) as pool:
         contract = gw.network("trade").contract("receivable")
         proposals = [contract.new_proposal("Transfer" if i % 2 else "Issue") for i in range(6)]
         endorsing = [pool.submit(p.endorse) for p in proposals]
@@ -188,71 +188,10 @@ def test_a_peer_without_the_batch_service_gets_unary_calls_for_good() -> None:
         fabric.close()
 
 
-class _Future:
-    """A grpc.Future stand-in completed by the test."""
-
-    def __init__(self) -> None:
-        self._callbacks: list[Callable[[Any], None]] = []
-        self._value: Any = None
-
-    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
-        self._callbacks.append(fn)
-
-    def result(self) -> Any:
-        return self._value
-
-    def complete(self, value: Any) -> None:
-        self._value = value
-        for fn in self._callbacks:
-            fn(self)
-
-
-def test_an_item_that_expired_in_the_queue_fails_unsent_and_sets_no_deadline() -> None:
-    now = [0.0]
-    started: list[tuple[list[str], float | None, _Future]] = []
-
-    def start(requests: list[str], timeout: float | None) -> _Future:
-        future = _Future()
-        started.append((requests, timeout, future))
-        return future
-
-    coalescer: Coalescer[str, str] = Coalescer(
-        start,
-        lambda reply: list(reply),
-        unsupported=threading.Event(),
-        max_outstanding=1,
-        clock=lambda: now[0],
-    )
-    outcomes: dict[str, str | CallFailure | None] = {}
-
-    def call(request: str, timeout: float) -> None:
-        outcomes[request] = coalescer.call(request, timeout)
-
-    threads = [threading.Thread(target=call, args=(r, t)) for r, t in (("a", 5.0), ("b", 1.0))]
-    threads[0].start()
-    wait_until(lambda: len(started) == 1)
-    threads[1].start()
-    wait_until(lambda: coalescer.queued() == 1)
-    threads.append(threading.Thread(target=call, args=("c", 10.0)))
-    threads[2].start()
-    wait_until(lambda: coalescer.queued() == 2)
-    now[0] = 2.0  # b's deadline (1.0) has passed; c's is 10.0
-    started[0][2].complete(["A"])
-    wait_until(lambda: len(started) == 2)
-    assert started[0][:2] == (["a"], 5.0)
-    assert started[1][:2] == (["c"], 8.0)  # the batch's deadline: its items' earliest
-    started[1][2].complete(["C"])
-    for t in threads:
-        t.join(timeout=5)
-    assert outcomes["a"] == "A"
-    assert outcomes["c"] == "C"
-    failure = outcomes["b"]
-    assert isinstance(failure, CallFailure)
-    assert failure.grpc_code == grpc.StatusCode.DEADLINE_EXCEEDED
-
-
 def test_batching_options_are_checked() -> None:
     with pytest.raises(ValueError, match="max_batch"):
         Batching(max_batch=0)
     with pytest.raises(ValueError, match="max_outstanding_submits"):
         Batching(max_outstanding_submits=0)
+    with pytest.raises(ValueError, match="linger"):
+        Batching(submit_linger_s=-0.001)
