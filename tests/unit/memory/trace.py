@@ -26,7 +26,8 @@ def rss_kb() -> int:
 
 def rss_parts() -> str:
     """VmRSS by kind of mapping (from /proc/self/smaps), MiB: LevelDB table files
-    (mmap-ed for reads), other files (code), the brk heap, other anonymous memory."""
+    (mapped only by a plyvel whose LevelDB reads with mmap, e.g. the PyPI wheel),
+    other files (code), the brk heap, other anonymous memory."""
     parts = {"ldb": 0, "code": 0, "heap": 0, "anon": 0}
     kind = "anon"
     for line in Path("/proc/self/smaps").read_text().splitlines():
