@@ -154,7 +154,8 @@ class Coalescer(Generic[Req, Resp]):
             return []
         if not self._queue or self._outstanding >= self._max_outstanding:
             return []
-        if len(self._queue) < self._max_batch and self._queue[0].due > self._clock():
+        lingering = self._linger_s and len(self._queue) < self._max_batch
+        if lingering and self._queue[0].due > self._clock():
             return []
         count = min(len(self._queue), self._max_batch)
         batch = [self._queue.popleft() for _ in range(count)]
