@@ -108,3 +108,39 @@ def test_a_database_written_with_snappy_reads_the_same_with_open_db(tmp_path: Pa
         assert sum(1 for _ in db.iterator()) == 2001
     finally:
         db.close()
+
+
+def _memory_usage(store: LevelBlockStore) -> int:
+    return int(store._db.get_property(b"leveldb.approximate-memory-usage"))
+
+
+def test_txid_lookups_leave_the_block_cache_alone(tmp_path: Path) -> None:
+    """Txid lookups (present keys, and absent ones) read data blocks without keeping
+    them in the block cache: txids are random, so a cached block is never read again
+    and the cache would only grow a node's heap (`common.blockstore.leveldb`)."""
+    path = str(tmp_path / "blocks")
+    txids = [f"{n:064x}" for n in range(4000)]  # ≈ 80 index entries per 4 KiB block
+    store = LevelBlockStore.open(path)
+    try:
+        previous = b""
+        for number in range(40):
+            chunk = txids[number * 100 : (number + 1) * 100]
+            block = blk.new_block(number, previous, [_envelope(txid) for txid in chunk])
+            store.append(block)
+            previous = blk.header_hash(block.header)
+        store._db.compact_range()
+    finally:
+        store.close()
+    store = LevelBlockStore.open(path)  # an empty block cache
+    try:
+        before = _memory_usage(store)
+        assert all(store.tx_location(txid) is not None for txid in txids)
+        assert all(store.tx_location(f"{n:064x}") is None for n in range(4000, 8000))
+        after_lookups = _memory_usage(store)
+        for txid in txids:  # the same reads through the cache: the test's control
+            store._db.get(b"t" + txid.encode())
+        after_cached_reads = _memory_usage(store)
+    finally:
+        store.close()
+    assert after_lookups - before < 16 << 10
+    assert after_cached_reads - after_lookups > 64 << 10
