@@ -41,7 +41,7 @@ import grpc
 from common import txutil
 from common.config.bundle import ChannelBundle
 from common.config.channel import READERS, ChannelConfigError
-from common.policies import SignedData
+from common.policies import SignaturePolicy, SignedData
 from peer.gateway import events as ev
 from peer.gateway.endorse import (
     REFUSAL_CODES,
@@ -143,10 +143,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
 
     def _policy_orgs(self, bundle: ChannelBundle, chaincode: str) -> list[str] | None:
         """The orgs the chaincode's policy could use, or None if it has no such list."""
-        try:
-            policy = as_signature_policy(bundle.endorsement_policy(chaincode), bundle.config)
-        except ChannelConfigError as exc:
-            raise GatewayError(grpc.StatusCode.NOT_FOUND, exc.message) from None
+        policy = _signature_policy(bundle, chaincode)
         return None if policy is None else endorsing_orgs(policy)
 
     def _plan(
@@ -168,10 +165,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             # The local org endorses first when it is one of them.
             orgs.sort(key=lambda org: org != self._support.local_mspid)
             return orgs
-        try:
-            policy = as_signature_policy(bundle.endorsement_policy(parsed.chaincode), bundle.config)
-        except ChannelConfigError as exc:
-            raise GatewayError(grpc.StatusCode.NOT_FOUND, exc.message) from None
+        policy = _signature_policy(bundle, parsed.chaincode)
         plan = None
         if policy is not None:
             available = [
@@ -514,6 +508,15 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
 
 
 _M = TypeVar("_M", gateway_pb2.CommitStatusRequest, gateway_pb2.ChaincodeEventsRequest)
+
+
+def _signature_policy(bundle: ChannelBundle, chaincode: str) -> SignaturePolicy | None:
+    """The chaincode's endorsement policy as one signature policy (`as_signature_policy`);
+    a chaincode the channel does not define is NOT_FOUND."""
+    try:
+        return as_signature_policy(bundle.endorsement_policy(chaincode), bundle.config)
+    except ChannelConfigError as exc:
+        raise GatewayError(grpc.StatusCode.NOT_FOUND, exc.message) from None
 
 
 def _parse(message_type: type[_M], data: bytes, what: str) -> _M:
