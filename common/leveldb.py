@@ -37,8 +37,9 @@ compaction.
 and the one being flushed). With tables read by `pread`, a compaction's input
 tables (up to ≈ 25 MB: four level-0 tables and the level-1 tables they overlap) pass
 through the page cache instead of staying resident until it finishes; the block
-cache, which LevelDB left empty for mapped tables, now fills to its 8 MiB, and the
-index and filter blocks of open tables are heap memory instead of mapped pages.
+cache, which LevelDB left empty for mapped tables, now fills to its 8 MiB (reads
+that are never repeated, the block store's txid lookups, bypass it), and the index
+and filter blocks of open tables are heap memory instead of mapped pages.
 
 Opening an existing database with these options is compatible either way: tables
 written without a filter or with snappy (the build keeps snappy for them) are read as
