@@ -16,8 +16,8 @@ from common.blockstore.leveldb import LevelBlockStore
 from common.config.bundle import ChannelBundle
 from orderer.cluster import ForwardResult
 from orderer.driver import CommitWatch, Driver
+from orderer.forward import ForwardFuture
 from orderer.raft import NO_NODE, Message, NodeId
-from orderer.transport import ForwardFuture
 from protos.common import common_pb2
 
 log = logging.getLogger("orderer.registrar")

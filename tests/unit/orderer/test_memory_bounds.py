@@ -20,9 +20,9 @@ from common.txutil import build_seek_envelope, seek_info
 from orderer.broadcast import BroadcastHandler
 from orderer.cluster import ForwardResult
 from orderer.deliver import DeliverHandler
+from orderer.forward import ForwardFuture
 from orderer.metrics import OrdererMetrics
 from orderer.raft import Entry, EntryType, HardState, Index, NodeId, Term
-from orderer.transport import ForwardFuture
 from orderer.wal import LevelRaftStorage
 from protos.common import common_pb2
 from protos.orderer import ab_pb2
