@@ -35,11 +35,11 @@ from typing import Any, Protocol
 from common import block as blk
 from common.blockstore.base import tx_ids
 from common.blockstore.leveldb import LevelBlockStore
-from common.config.channel import ChannelConfig
 from common.crashpoints import crash_point
 from common.crypto import new_nonce
-from orderer.blockcutter import Accepted, Batch, BatchLimits, BlockCutter
+from orderer.blockcutter import Accepted, Batch, BlockCutter
 from orderer.cluster import ClusterTransport, ForwardResult
+from orderer.driver_options import DriverOptions
 from orderer.metrics import OrdererMetrics
 from orderer.raft import (
     NO_NODE,
@@ -88,43 +88,6 @@ class BlockSigner(Protocol):
     def serialize(self) -> bytes: ...
 
     def sign(self, data: bytes) -> bytes: ...
-
-
-@dataclass(frozen=True)
-class DriverOptions:
-    channel: str
-    node_id: NodeId
-    peers: tuple[NodeId, ...]
-    tick_interval_s: float
-    election_tick: int
-    heartbeat_tick: int
-    snapshot_interval_blocks: int
-    max_inflight_blocks: int
-    batch: BatchLimits
-    snapshot_catchup_entries: int = 4
-    """Entries kept before a snapshot's index so a slightly lagging follower can
-    still catch up by log rather than by snapshot."""
-    forward_timeout_s: float = 5.0
-
-    @classmethod
-    def from_config(cls, config: ChannelConfig, node_id: int) -> DriverOptions:
-        raft, batch = config.raft, config.batch
-        return cls(
-            channel=config.channel_id,
-            node_id=NodeId(node_id),
-            peers=tuple(NodeId(c.id) for c in config.consenters),
-            tick_interval_s=raft.tick_interval_ms / 1000,
-            election_tick=raft.election_tick,
-            heartbeat_tick=raft.heartbeat_tick,
-            snapshot_interval_blocks=raft.snapshot_interval_blocks,
-            max_inflight_blocks=max(1, raft.max_inflight_blocks),
-            batch=BatchLimits(
-                batch.max_message_count,
-                batch.absolute_max_bytes,
-                batch.preferred_max_bytes,
-                batch.timeout_ms / 1000,
-            ),
-        )
 
 
 @dataclass(frozen=True)

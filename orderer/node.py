@@ -35,7 +35,8 @@ from orderer.cluster import ClusterTransport, ForwardResult
 from orderer.cluster_service import ClusterMembership, ClusterServer
 from orderer.config import OrdererConfig
 from orderer.deliver import DeliverHandler
-from orderer.driver import BlockPuller, Driver, DriverOptions
+from orderer.driver import BlockPuller, Driver
+from orderer.driver_options import DriverOptions
 from orderer.metrics import OrdererMetrics
 from orderer.puller import GrpcBlockPuller
 from orderer.raft import NO_NODE, Message, NodeId

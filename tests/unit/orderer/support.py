@@ -18,7 +18,8 @@ from common.config.genesis import config_from_block, genesis_block
 from common.crypto import compute_txid, new_nonce
 from common.msp import SigningIdentity
 from orderer.cluster import ClusterHandler, ForwardResult
-from orderer.driver import Driver, DriverOptions
+from orderer.driver import Driver
+from orderer.driver_options import DriverOptions
 from orderer.metrics import OrdererMetrics
 from orderer.raft import Message, NodeId, Role
 from orderer.registrar import ChannelSupport, Registrar
